@@ -1,0 +1,105 @@
+"""Time condgan's training loop against a bare PyTorch loop with the same networks and batch.
+
+The bare loop is what one would write by hand for the same preset: sample a real batch by
+indexing the in-memory tensor, sample z and labels, one D step, one G step, an EMA update —
+no registries, no logging, no checkpoints. condgan's loop is timed through `Trainer.train()`
+itself (its `after_step` hook stamps the time), with checkpoint and sample intervals beyond the
+run. Rounds alternate between the two to spread machine noise evenly.
+
+    python benchmarks/train_step_bench.py [--preset mnist5k-cagan] [--steps 300] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+from condgan.config import load_config
+from condgan.training.trainer import Trainer
+
+
+class TimedTrainer(Trainer):
+    def after_step(self, log):
+        self.stamps.append(time.perf_counter())
+
+
+def condgan_seconds_per_step(cfg, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        trainer = TimedTrainer(cfg, out, progress=False)
+        trainer.stamps = []
+        trainer.train()
+        # The first stamp follows step 1, so the loop body is timed over steps 2..N.
+        s = trainer.stamps
+        return (s[-1] - s[0]) / (len(s) - 1), trainer
+
+
+def bare_seconds_per_step(trainer: Trainer, steps: int) -> float:
+    """A hand-written loop over fresh copies of the same networks and data."""
+    cfg = trainer.cfg
+    G, D = copy.deepcopy(trainer.G).train(), copy.deepcopy(trainer.D).train()
+    G_ema = copy.deepcopy(G).eval()
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.g_lr, betas=tuple(cfg.train.g_betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.d_lr, betas=tuple(cfg.train.d_betas))
+    images, labels = trainer.images, trainer.labels
+    K, B, zd, decay = trainer.info.num_classes, cfg.train.batch_size, cfg.model.z_dim, cfg.train.ema
+    adv = trainer.method.adv  # the same per-sample loss terms, read once
+    assert cfg.model.conditioning == "ca" and not cfg.loss.mixed_batch, "bare loop is written for CA-GAN"
+    g = torch.Generator().manual_seed(0)
+    stamps = []
+    for _ in range(steps):
+        idx = torch.randint(len(images), (B,), generator=g)
+        x, c_r = images[idx], F.one_hot(labels[idx], K).float()
+        c_f = F.one_hot(torch.randint(K, (B,), generator=g), K).float()
+        with torch.no_grad():
+            fake = G(torch.randn(B, zd, generator=g), c_f)
+        d_loss = ((adv.real_term(D(x, c_r)["cond"]) * c_r).sum(1).mean()
+                  + (adv.fake_term(D(fake, c_f)["cond"]) * c_f).sum(1).mean())
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        c_f = F.one_hot(torch.randint(K, (B,), generator=g), K).float()
+        fake = G(torch.randn(B, zd, generator=g), c_f)
+        g_loss = (adv.gen_term(D(fake, c_f)["cond"]) * c_f).sum(1).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.state_dict().values(), G.state_dict().values()):
+                if pe.is_floating_point():
+                    pe.lerp_(p, 1 - decay)
+        stamps.append(time.perf_counter())
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="mnist5k-cagan")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.preset, [f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}",
+                                    "train.sample_every=0", f"train.log_every={min(50, args.steps)}"])
+    ours, bare = [], []
+    for r in range(args.rounds):
+        t_ours, trainer = condgan_seconds_per_step(cfg, args.steps)
+        t_bare = bare_seconds_per_step(trainer, args.steps)
+        ours.append(t_ours)
+        bare.append(t_bare)
+        print(f"round {r + 1}: condgan {t_ours * 1e3:.2f} ms/step   bare {t_bare * 1e3:.2f} ms/step   "
+              f"ratio {t_ours / t_bare:.3f}")
+    mo, mb = statistics.median(ours), statistics.median(bare)
+    print(f"preset {args.preset}, batch {cfg.train.batch_size}, {args.steps} steps × {args.rounds} rounds, "
+          f"torch {torch.__version__}, {args.threads} threads")
+    print(f"median: condgan {mo * 1e3:.2f} ms/step, bare PyTorch {mb * 1e3:.2f} ms/step, ratio {mo / mb:.3f}")
+
+
+if __name__ == "__main__":
+    main()

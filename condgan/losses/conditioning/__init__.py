@@ -1,0 +1,12 @@
+"""Conditioning methods (SPEC §2), registry `CONDITIONING`."""
+
+from condgan.losses.conditioning import (  # noqa: F401  (registration)
+    auxiliary,
+    concat,
+    conditional_activation,
+    projection,
+    unconditional,
+)
+from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, Labels, LinearHead
+
+__all__ = ["CONDITIONING", "ConditioningMethod", "Labels", "LinearHead"]

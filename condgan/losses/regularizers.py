@@ -1,0 +1,65 @@
+"""Gradient penalties on the discriminator (SPEC §5), registry `REGULARIZERS`.
+
+A regularizer is `fn(ctx: PenaltyContext) -> penalty` (already multiplied by its weight from
+`cfg.reg.<name>`); it is added to the discriminator loss when that weight is non-zero. The
+scalar differentiated is `method.adv_logit`, the real/fake logit each sample's loss reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from condgan.losses.conditioning.base import ConditioningMethod, Labels
+from condgan.registry import Registry
+
+
+@dataclass
+class PenaltyContext:
+    discriminator: torch.nn.Module
+    method: ConditioningMethod
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_labels: Labels
+    fake_labels: Labels
+    weight: float
+    generator: torch.Generator | None = None
+    """RNG for the penalties that sample (interpolation coefficients)."""
+
+
+REGULARIZERS: Registry[Callable[[PenaltyContext], torch.Tensor]] = Registry("regularizer")
+
+
+def input_gradient_sq_norm(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
+    """||∇_x D(x)||² per sample, with a graph so the penalty itself can be back-propagated."""
+    x = x.detach().requires_grad_(True)
+    logit = ctx.method.adv_logit(ctx.discriminator(x, labels.cnd), labels)
+    (grad,) = torch.autograd.grad(logit.sum(), x, create_graph=True)
+    return grad.square().flatten(1).sum(1)
+
+
+@REGULARIZERS.register("r1")
+def r1_penalty(ctx: PenaltyContext) -> torch.Tensor:
+    """R1 (Mescheder 2018): γ/2 · E_real ||∇_x D(x)||²."""
+    return 0.5 * ctx.weight * input_gradient_sq_norm(ctx, ctx.real, ctx.real_labels).mean()
+
+
+@REGULARIZERS.register("r2")
+def r2_penalty(ctx: PenaltyContext) -> torch.Tensor:
+    """R2 (Mescheder 2018; seed 000): γ/2 · E_fake ||∇_x D(x')||²."""
+    return 0.5 * ctx.weight * input_gradient_sq_norm(ctx, ctx.fake, ctx.fake_labels).mean()
+
+
+@REGULARIZERS.register("gp")
+def wgan_gradient_penalty(ctx: PenaltyContext) -> torch.Tensor:
+    """WGAN-GP (Gulrajani 2017): λ · E (||∇_x̂ D(x̂)|| - 1)², x̂ = εx + (1-ε)x', ε ~ U[0,1] per sample.
+
+    Interpolates carry the real sample's condition (the common conditional WGAN-GP choice)."""
+    shape = (ctx.real.shape[0],) + (1,) * (ctx.real.dim() - 1)
+    eps = torch.rand(shape, device=ctx.real.device, generator=ctx.generator)
+    mixed = eps * ctx.real.detach() + (1 - eps) * ctx.fake.detach()
+    # + tiny constant: the gradient of sqrt at 0 is infinite.
+    norm = (input_gradient_sq_norm(ctx, mixed, ctx.real_labels) + 1e-12).sqrt()
+    return ctx.weight * (norm - 1).square().mean()

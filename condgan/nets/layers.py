@@ -1,0 +1,74 @@
+"""Building blocks shared by the networks: normalization, activation, spectral norm, and
+conditional batch norm (per-class gain and bias, SPEC §4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from condgan.errors import CondganError
+
+NORMS = ("batch", "instance", "layer", "none")
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(),
+    "lrelu": lambda: nn.LeakyReLU(0.2),
+    "elu": lambda: nn.ELU(),
+    "silu": lambda: nn.SiLU(),
+    "gelu": lambda: nn.GELU(),
+    "tanh": lambda: nn.Tanh(),
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise CondganError(f"unknown activation '{name}'; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def make_norm(kind: str, channels: int, spatial: bool = True, affine: bool = True) -> nn.Module:
+    """batch / instance / layer / none for feature maps (spatial) or vectors."""
+    if kind == "batch":
+        return (nn.BatchNorm2d if spatial else nn.BatchNorm1d)(channels, affine=affine)
+    if kind == "instance":
+        if not spatial:
+            raise CondganError("instance norm needs feature maps; use batch, layer or none for MLP nets")
+        return nn.InstanceNorm2d(channels, affine=affine)
+    if kind == "layer":
+        # GroupNorm with one group normalizes over (C, H, W) per sample: layer norm for conv maps.
+        return nn.GroupNorm(1, channels, affine=affine) if spatial else nn.LayerNorm(channels, elementwise_affine=affine)
+    if kind == "none":
+        return nn.Identity()
+    raise CondganError(f"unknown norm '{kind}'; choose one of: {', '.join(NORMS)}")
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalization (Miyato 2018) as a parametrization, when enabled."""
+    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+
+
+class ConditionalNorm(nn.Module):
+    """A normalization layer that may depend on the condition vector `cnd`.
+
+    With `num_conditions > 0` this is conditional batch norm (de Vries 2017; BigGAN): batch
+    statistics without affine parameters, then `x̂ · (1 + cnd W_γ) + cnd W_β`. `cnd` is one-hot for
+    single labels or multi-hot for attributes, so a linear map serves both (it equals an
+    embedding lookup for one-hot input). With `num_conditions == 0` it is a plain norm layer.
+    """
+
+    def __init__(self, kind: str, channels: int, num_conditions: int = 0, spatial: bool = True):
+        super().__init__()
+        self.conditional = num_conditions > 0
+        self.norm = make_norm(kind, channels, spatial, affine=not self.conditional)
+        self.spatial = spatial
+        if self.conditional:
+            self.gain = nn.Linear(num_conditions, channels, bias=False)
+            self.bias = nn.Linear(num_conditions, channels, bias=False)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, cnd: torch.Tensor | None) -> torch.Tensor:
+        x = self.norm(x)
+        if not self.conditional:
+            return x
+        shape = (-1, x.shape[1], 1, 1) if self.spatial else (-1, x.shape[1])
+        return x * (1 + self.gain(cnd).view(shape)) + self.bias(cnd).view(shape)

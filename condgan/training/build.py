@@ -1,0 +1,77 @@
+"""From a validated config and the data's shape to the networks and the conditioning method."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from condgan.errors import CondganError
+from condgan.losses.adversarial import ADVERSARIAL_LOSSES
+from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
+from condgan.nets import NETWORKS, Discriminator
+
+
+@dataclass
+class DataInfo:
+    """What the networks need to know about the data; stored in checkpoints so sampling and
+    evaluation can rebuild the generator without loading the data set."""
+
+    sample_shape: tuple
+    num_classes: int
+    multi_label: bool
+    class_names: list
+
+    @staticmethod
+    def of(data) -> "DataInfo":
+        return DataInfo(tuple(data.sample_shape), data.num_classes, data.multi_label, list(data.class_names))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sample_shape"] = list(self.sample_shape)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "DataInfo":
+        return DataInfo(tuple(d["sample_shape"]), d["num_classes"], d["multi_label"], list(d["class_names"]))
+
+
+@dataclass
+class GAN:
+    generator: torch.nn.Module
+    discriminator: Discriminator
+    method: ConditioningMethod
+    info: DataInfo
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → cuda if available, else mps, else cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CondganError(f"config key 'device': unknown device '{name}' (use auto, cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CondganError(f"config key 'device': '{name}' requested but CUDA is not available here")
+    return device
+
+
+def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
+    """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method."""
+    if info.num_classes == 0 and cfg.model.conditioning != "none":
+        raise CondganError(f"data set '{cfg.data.name}' is unlabeled; model.conditioning="
+                           f"{cfg.model.conditioning} needs labels (use none, or a self-labeling mode)")
+    method_cls = CONDITIONING.get(cfg.model.conditioning)
+    if info.multi_label and not method_cls.multi_label:
+        raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
+                           f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
+    method = method_cls(ADVERSARIAL_LOSSES.get(cfg.loss.adversarial), info.num_classes, cfg.model.cond_weight)
+    num_conditions = info.num_classes if cfg.model.g_conditioning != "none" else 0
+    generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
+    discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
+    return GAN(generator.to(device), discriminator.to(device), method, info)

@@ -1,0 +1,72 @@
+"""Run-directory layout and atomic checkpoints.
+
+A run directory holds `config.yaml` (the resolved config), `checkpoints/last.pt` (everything
+needed to resume bit-identically), `metrics.jsonl`, `tb/` (TensorBoard), `samples/`, plots and
+reports. Files are written to a temporary name in the same directory and renamed, so a run killed
+at any moment leaves either the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from condgan.errors import CondganError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    last = property(lambda self: self.root / "checkpoints" / "last.pt")
+    best = property(lambda self: self.root / "checkpoints" / "best.pt")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    samples = property(lambda self: self.root / "samples")
+    tensorboard = property(lambda self: self.root / "tb")
+
+    def read_config_dict(self) -> dict:
+        if not self.config.exists():
+            raise CondganError(f"'{self.root}' is not a condgan run directory (no config.yaml)")
+        return yaml.safe_load(self.config.read_text())
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CondganError(f"checkpoint '{path}' does not exist; train the run first") from None
+    except Exception as e:  # a truncated or foreign file
+        raise CondganError(f"checkpoint '{path}' cannot be read ({type(e).__name__}: {e})") from None

@@ -1,0 +1,64 @@
+"""Rebuild a trained generator from a run directory (for sampling and evaluation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from condgan.config import Config, config_from_dict
+from condgan.errors import CondganError
+from condgan.training.build import DataInfo, build_gan
+from condgan.training.checkpoint import RunDir, load_checkpoint
+from condgan.training.ema import standing_statistics
+from condgan.training.sampling import condition_vectors
+
+
+@dataclass
+class TrainedGenerator:
+    generator: torch.nn.Module
+    cfg: Config
+    info: DataInfo
+    step: int
+    ema: bool
+    device: torch.device
+
+    @torch.no_grad()
+    def sample(self, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One sample per entry of `classes` (int64 class / attribute indices)."""
+        z = torch.randn(len(classes), self.cfg.model.z_dim, generator=generator).to(self.device)
+        cnd = condition_vectors(classes.tolist(), self.info.num_classes, self.device)
+        return self.generator(z, cnd)
+
+
+def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
+                   device: str | torch.device = "cpu") -> TrainedGenerator:
+    run = RunDir(run_dir)
+    if not run.root.is_dir():
+        raise CondganError(f"run directory '{run_dir}' does not exist")
+    path = run.best if checkpoint == "best" else run.last
+    state = load_checkpoint(path)
+    cfg = config_from_dict(state["config"])
+    info = DataInfo.from_dict(state["data_info"])
+    device = torch.device(device)
+    gan = build_gan(cfg, info, device)
+    g = gan.generator
+    if use_ema and state.get("generator_ema") is not None:
+        g.load_state_dict(state["generator_ema"])
+        ema = True
+        if cfg.train.standing_stats > 0:
+            gen = torch.Generator().manual_seed(cfg.seed + 7)
+
+            def inputs():
+                n = cfg.train.batch_size
+                y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
+                z = torch.randn(n, cfg.model.z_dim, generator=gen).to(device)
+                return z, condition_vectors(y.tolist(), info.num_classes, device)
+
+            standing_statistics(g, inputs, cfg.train.standing_stats)
+    else:
+        g.load_state_dict(state["generator"])
+        ema = False
+    g.eval().requires_grad_(False)
+    return TrainedGenerator(g, cfg, info, state["step"], ema, device)

@@ -1,0 +1,88 @@
+"""Sampling from a generator: class-conditional batches, fixed-latent grids (one row per class),
+and saving them as PNG (images) or scatter / histogram plots (vector data)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from condgan.training.checkpoint import atomic_write_bytes
+
+
+def condition_vectors(classes: Sequence[int], num_classes: int, device) -> torch.Tensor | None:
+    """One-hot rows for class indices (for multi-hot data: the single attribute switched on)."""
+    if num_classes == 0:
+        return None
+    return F.one_hot(torch.as_tensor(list(classes), device=device), num_classes).float()
+
+
+def fixed_latents(z_dim: int, n: int, seed: int, device) -> torch.Tensor:
+    """Latents that depend only on (seed, n): drawn from their own generator, so sampling never
+    disturbs — and is never disturbed by — the training RNG."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, z_dim, generator=g).to(device)
+
+
+@torch.no_grad()
+def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
+                seed: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`per_class` samples for each class; column j uses the same latent in every row."""
+    z = fixed_latents(z_dim, per_class, seed, device).repeat(max(len(classes), 1), 1)
+    rows = list(classes) or [0]
+    y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
+    cnd = condition_vectors(y.tolist(), num_classes, device) if num_classes else None
+    return generator(z, cnd), (y if num_classes else None)
+
+
+def image_grid_png(images: torch.Tensor, nrow: int, pad: int = 2) -> bytes:
+    """Images in [-1, 1] (N, C, H, W) → PNG bytes of a grid with `nrow` images per row."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    n, c, h, w = x.shape
+    rows = (n + nrow - 1) // nrow
+    canvas = torch.zeros(c, rows * (h + pad) + pad, nrow * (w + pad) + pad, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
+    arr = canvas.permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[:, :, 0] if c == 1 else arr, mode="L" if c == 1 else "RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def vector_plot_png(samples: torch.Tensor, labels: torch.Tensor | None, real: torch.Tensor | None = None) -> bytes:
+    """Scatter (2-D) or per-class histograms (1-D) of vector samples, optionally over real data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = samples.detach().cpu().numpy()
+    lab = labels.cpu().numpy() if labels is not None else np.zeros(len(s), dtype=int)
+    fig, ax = plt.subplots(figsize=(5, 5) if s.shape[1] >= 2 else (6, 3.5))
+    if s.shape[1] >= 2:
+        if real is not None:
+            r = real.cpu().numpy()
+            ax.scatter(r[:, 0], r[:, 1], s=2, c="lightgray", label="real")
+        ax.scatter(s[:, 0], s[:, 1], s=3, c=lab, cmap="tab10", vmin=0, vmax=9)
+        ax.set_aspect("equal")
+    else:
+        for k in np.unique(lab):
+            ax.hist(s[lab == k, 0], bins=60, alpha=0.5, density=True, label=f"class {k}")
+        ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def save_samples(path: Path, samples: torch.Tensor, labels: torch.Tensor | None, nrow: int) -> None:
+    data = image_grid_png(samples, nrow) if samples.dim() == 4 else vector_plot_png(samples, labels)
+    atomic_write_bytes(Path(path), data)

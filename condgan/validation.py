@@ -1,0 +1,110 @@
+"""Up-front config validation: registry names, value ranges and the combinations the math does
+not allow. Runs before any data is loaded or any network is built."""
+
+from __future__ import annotations
+
+from condgan.errors import CondganError
+from condgan.registry import suggest
+
+G_CONDITIONING = ("none", "concat", "cbn")
+LABEL_EMBEDDINGS = ("embedding", "onehot")
+LABEL_PRIORS = ("uniform", "data")
+OPTIMIZERS = ("adam", "adamw")
+
+
+def _choice(key: str, value: str, choices) -> None:
+    if value not in choices:
+        raise CondganError(f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
+                           f"choose one of: {', '.join(choices)}")
+
+
+def _positive(key: str, value, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise CondganError(f"config key '{key}' must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _registry(key: str, registry, name: str) -> None:
+    try:
+        registry.get(name)
+    except CondganError as e:
+        raise CondganError(f"config key '{key}': {e}") from None
+
+
+def validate_config(cfg) -> None:
+    from condgan.losses.adversarial import ADVERSARIAL_LOSSES
+    from condgan.losses.conditioning import CONDITIONING
+    from condgan.nets import NETWORKS
+    from condgan.nets.layers import ACTIVATIONS, NORMS
+    from condgan.training.labeling import LABELING
+
+    m, t = cfg.model, cfg.train
+    _registry("model.net", NETWORKS, m.net)
+    _registry("model.conditioning", CONDITIONING, m.conditioning)
+    _registry("model.labeling", LABELING, m.labeling)
+    _registry("loss.adversarial", ADVERSARIAL_LOSSES, cfg.loss.adversarial)
+    _choice("model.g_conditioning", m.g_conditioning, G_CONDITIONING)
+    _choice("model.g_label_embedding", m.g_label_embedding, LABEL_EMBEDDINGS)
+    _choice("model.label_prior", m.label_prior, LABEL_PRIORS)
+    _choice("model.g_norm", m.g_norm, NORMS)
+    _choice("model.d_norm", m.d_norm, NORMS)
+    _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
+    _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
+    _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers"):
+        _positive(f"model.{key}", getattr(m, key))
+    for key in ("g_depth", "d_depth"):
+        _positive(f"model.{key}", getattr(m, key), allow_zero=True)
+    for key in ("steps", "batch_size", "d_steps", "checkpoint_every", "log_every", "g_lr", "d_lr"):
+        _positive(f"train.{key}", getattr(t, key))
+    for key in ("sample_every", "standing_stats", "threads", "ema_start", "weight_decay"):
+        _positive(f"train.{key}", getattr(t, key), allow_zero=True)
+    for key in ("g_betas", "d_betas"):
+        betas = getattr(t, key)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise CondganError(f"config key 'train.{key}' must be two numbers in [0, 1), got {betas}")
+    if not 0 <= t.ema < 1:
+        raise CondganError(f"config key 'train.ema' must be in [0, 1) (0 disables EMA), got {t.ema}")
+    for name in ("gp", "r1", "r2"):
+        _positive(f"reg.{name}", getattr(cfg.reg, name), allow_zero=True)
+    _positive("model.cond_weight", m.cond_weight, allow_zero=True)
+    _positive("eval.every", cfg.eval.every, allow_zero=True)
+    _positive("eval.num_samples", cfg.eval.num_samples)
+    if cfg.device != "auto":
+        from condgan.training.build import resolve_device
+
+        resolve_device(cfg.device)
+
+    try:
+        from condgan.data import validate_data_config
+    except ImportError:  # data layer without cheap validation
+        validate_data_config = None
+    if validate_data_config is not None:
+        validate_data_config(cfg.data)
+
+    # Combinations the math does not allow.
+    reason = CONDITIONING.get(m.conditioning).check(cfg)
+    if reason:
+        raise CondganError(reason)
+    adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
+    if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
+        raise CondganError(
+            f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "
+            "(e.g. 10, WGAN-GP) or model.d_spectral_norm=true")
+    if cfg.reg.gp > 0 and m.d_norm == "batch":
+        raise CondganError(
+            "reg.gp with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "
+            "each output depend on the whole batch (Gulrajani 2017 §4); use d_norm=layer/instance/none")
+    if m.g_conditioning == "cbn" and m.g_norm == "none":
+        raise CondganError("model.g_conditioning=cbn needs a normalization in G; set model.g_norm=batch")
+    _validate_eval(cfg)
+
+
+def _validate_eval(cfg) -> None:
+    try:
+        from condgan.metrics import METRICS
+        from condgan.features import EXTRACTORS
+    except ImportError:
+        return
+    for name in cfg.eval.metrics:
+        _registry("eval.metrics", METRICS, name)
+    _registry("eval.extractor", EXTRACTORS, cfg.eval.extractor)

@@ -1,0 +1,32 @@
+"""Shared fixtures: one CPU thread (the test machine is small and shared), tiny configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+# Tiny networks on 8×8 digits: a training step takes milliseconds.
+TINY = [
+    "data.name=digits", "data.image_size=8",
+    "model.net=dcgan", "model.g_width=8", "model.d_width=8", "model.z_dim=8", "model.embed_dim=4",
+    "train.batch_size=16", "train.log_every=5", "train.checkpoint_every=5", "train.sample_every=0",
+    "eval.every=0",
+]
+
+
+def tiny_overrides(*extra: str) -> list[str]:
+    """The tiny-network overrides plus `extra` (later keys win)."""
+    return TINY + list(extra)
+
+
+@pytest.fixture
+def tiny_config():
+    """`tiny_config(*overrides)` → a validated Config on 8×8 digits with 8-wide nets."""
+    from condgan.config import load_config
+
+    def make(*extra: str, base: str | dict | None = None):
+        return load_config({} if base is None else base, tiny_overrides(*extra))
+
+    return make

@@ -1,0 +1,162 @@
+"""FID, intra-FID, GaussianStats and KID against independent float64 references and torchmetrics."""
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from condgan.errors import CondganError
+from condgan.metrics import METRICS, GaussianStats, MetricInputs, fid_from_stats
+
+
+class GivenFeatures(torch.nn.Module):
+    """A torchmetrics 'feature extractor' whose inputs already are the features."""
+
+    def __init__(self, num_features):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x):
+        return x
+
+
+def correlated_features(n, d, seed, shift=0.0):
+    """Gaussian features with a random non-diagonal covariance and mean `shift`."""
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=g, dtype=torch.float64) / d**0.5
+    return torch.randn(n, d, generator=g, dtype=torch.float64) @ mix + shift
+
+
+def numpy_fid(a, b):
+    """FID written independently: Tr((Σ1Σ2)^{1/2}) = Σ sqrt(eig(Σ1^{1/2} Σ2 Σ1^{1/2})), a symmetric
+    PSD matrix, so eigh gives it without scipy.linalg.sqrtm."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ s2 @ root1), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def test_gaussian_stats_streaming_equals_one_shot_numpy():
+    x = correlated_features(1003, 12, seed=0, shift=1e3)  # large offset: naive Σxxᵀ − nμμᵀ loses digits
+    stats = GaussianStats()
+    for batch in torch.split(x, [1, 500, 2, 300, 200]):
+        stats.update(batch.float() if batch.shape[0] == 2 else batch)  # any float dtype is accepted
+    ref = x.clone()
+    ref[500:502] = ref[500:502].float().double()
+    np.testing.assert_allclose(stats.mean.numpy(), ref.numpy().mean(0), rtol=1e-12)
+    np.testing.assert_allclose(stats.cov.numpy(), np.cov(ref.numpy(), rowvar=False), rtol=1e-9, atol=1e-9)
+    assert stats.n == 1003
+
+
+def test_gaussian_stats_state_dict_round_trip_and_merge():
+    x = correlated_features(400, 6, seed=1)
+    a, b = GaussianStats.of(x[:150]), GaussianStats.of(x[150:])
+    restored = GaussianStats.from_state_dict(a.state_dict())
+    restored.merge(b)
+    whole = GaussianStats.of(x)
+    assert restored.n == whole.n
+    torch.testing.assert_close(restored.mean, whole.mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(restored.cov, whole.cov, rtol=1e-10, atol=1e-12)
+    with pytest.raises(CondganError):
+        GaussianStats.of(x[:1]).cov
+
+
+@pytest.mark.parametrize("n,d", [(600, 8), (2000, 32)])
+def test_fid_matches_independent_numpy_reference(n, d):
+    real = correlated_features(n, d, seed=2)
+    fake = correlated_features(n + 37, d, seed=3, shift=0.3)
+    got = METRICS.get("fid")(MetricInputs(real_features=real, fake_features=fake))["fid"]
+    assert got == pytest.approx(numpy_fid(real, fake), rel=1e-7)
+
+
+def test_fid_matches_torchmetrics():
+    d = 16
+    real, fake = correlated_features(1500, d, seed=4), correlated_features(1200, d, seed=5, shift=0.2)
+    tm = FrechetInceptionDistance(feature=GivenFeatures(d))
+    for batch in real.split(256):
+        tm.update(batch, real=True)
+    for batch in fake.split(256):
+        tm.update(batch, real=False)
+    ours = METRICS.get("fid")(MetricInputs(real_features=real.float(), fake_features=fake.float()))["fid"]
+    assert ours == pytest.approx(float(tm.compute()), rel=1e-5)
+
+
+def test_fid_of_identical_sets_is_zero_and_cached_stats_give_the_same_number():
+    x = correlated_features(500, 10, seed=6)
+    assert METRICS.get("fid")(MetricInputs(real_features=x, fake_features=x))["fid"] == pytest.approx(0, abs=1e-8)
+    fake = correlated_features(500, 10, seed=7)
+    from_features = METRICS.get("fid")(MetricInputs(real_features=x, fake_features=fake))["fid"]
+    stats = GaussianStats.from_state_dict(GaussianStats.of(x).state_dict())
+    from_stats = METRICS.get("fid")(MetricInputs(real_stats=stats, fake_features=fake))["fid"]
+    assert from_stats == from_features
+
+
+def test_fid_with_singular_covariances_is_finite():
+    # fewer samples than dims: rank-deficient Σ, the eps-offset path of the reference code
+    real, fake = correlated_features(20, 64, seed=8), correlated_features(20, 64, seed=9)
+    value = fid_from_stats(real.mean(0), torch.cov(real.T), fake.mean(0), torch.cov(fake.T))
+    assert np.isfinite(value) and value > 0
+
+
+def test_intra_fid_is_the_mean_of_per_class_fids():
+    k = 3
+    real = correlated_features(900, 6, seed=10)
+    fake = correlated_features(750, 6, seed=11)
+    g = torch.Generator().manual_seed(0)
+    real_y, fake_y = torch.randint(k, (900,), generator=g), torch.randint(k, (750,), generator=g)
+    fake = fake + fake_y[:, None].double()  # class-dependent shift so classes differ
+    out = METRICS.get("intra_fid")(MetricInputs(real_features=real, fake_features=fake,
+                                                 real_labels=real_y, fake_labels=fake_y))
+    per_class = [numpy_fid(real[real_y == y], fake[fake_y == y]) for y in range(k)]
+    for y in range(k):
+        assert out[f"intra_fid/{y}"] == pytest.approx(per_class[y], rel=1e-7)
+    assert out["intra_fid"] == pytest.approx(np.mean(per_class), rel=1e-7)
+    assert set(out) == {"intra_fid"} | {f"intra_fid/{y}" for y in range(k)}
+
+
+def numpy_unbiased_mmd2(x, y):
+    """Brute-force unbiased MMD² with k(a, b) = (aᵀb/d + 1)³, explicit double loop over pairs' sums."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    m, d = x.shape
+    kern = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    kxx, kyy, kxy = kern(x, x), kern(y, y), kern(x, y)
+    off = ~np.eye(m, dtype=bool)
+    return kxx[off].mean() + kyy[off].mean() - 2 * kxy.mean()
+
+
+def test_kid_on_the_whole_set_matches_numpy_and_torchmetrics():
+    n, d = 400, 24
+    real, fake = correlated_features(n, d, seed=12), correlated_features(n, d, seed=13, shift=0.1)
+    ours = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=1, subset_size=n)
+    assert ours["kid"] == pytest.approx(numpy_unbiased_mmd2(real, fake), rel=1e-10)
+    assert ours["kid_std"] == 0.0
+    tm = KernelInceptionDistance(feature=GivenFeatures(d), subsets=1, subset_size=n)
+    tm.update(real, real=True)
+    tm.update(fake, real=False)
+    assert ours["kid"] == pytest.approx(float(tm.compute()[0]), rel=1e-8)
+
+
+def test_kid_is_unbiased_for_samples_of_the_same_distribution():
+    # the biased V-statistic (diagonal kept) is clearly positive here; the unbiased mean is ~0
+    d, m = 16, 200
+    real, fake = correlated_features(3000, d, seed=14), correlated_features(3000, d, seed=15)
+    out = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=40, subset_size=m)
+    x, y = real[:m].numpy(), fake[:m].numpy()
+    kern = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    biased = kern(x, x).mean() + kern(y, y).mean() - 2 * kern(x, y).mean()
+    assert biased > 0.02
+    assert abs(out["kid"]) < 0.1 * biased
+    assert out["kid_std"] > 0
+
+
+def test_kid_caps_subset_size_and_is_seeded():
+    real, fake = correlated_features(150, 8, seed=16), correlated_features(120, 8, seed=17, shift=0.5)
+    run = lambda seed: METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake, seed=seed),  # noqa: E731
+                                          subsets=5)
+    assert run(0) == run(0)
+    assert run(0) != run(1)
+    assert run(0)["kid"] > 0
