@@ -7,7 +7,9 @@ types, unknown registry names and combinations the math does not allow all raise
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -132,6 +134,8 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: ["fid", "conditional_accuracy"])
     num_samples: int = 1000
     extractor: str = "domain"
+    real_split: str = "test"
+    """Real split the fakes are compared with: test (default) or train."""
     best_metric: Optional[str] = None
     """Keep a `best` checkpoint by this metric (lower is better unless the metric says so)."""
 
@@ -156,7 +160,7 @@ class Config:
 # Keys a resumed run may change: they do not alter what a step computes.
 RESUMABLE_KEYS = {
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
-    "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor",
+    "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",
 }
 
@@ -190,6 +194,14 @@ def _coerce(value: Any, tp, key: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 (PyYAML) reads exponent notation without a dot ("1e-4") as a string.
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if number is not None and math.isfinite(number):
+                return number
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -245,7 +257,11 @@ def apply_override(data: dict, assignment: str) -> None:
     node = data
     *parents, leaf = key.split(".")
     for p in parents:
-        node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
+        if node.get(p) is None:  # missing, or an empty YAML section (`reg:` reads as None)
+            node[p] = {}
+        elif not isinstance(node[p], dict):
+            raise CondganError(f"config section '{p}' must be a mapping, got {node[p]!r}")
+        node = node[p]
     node[leaf] = value
 
 
@@ -292,7 +308,7 @@ def read_config_source(source: str) -> dict:
 
 def load_config(source: str | dict, overrides: list[str] = ()) -> Config:
     """Preset / YAML path / dict, plus `key=value` overrides → validated Config."""
-    data = read_config_source(source) if isinstance(source, str) else dict(source)
+    data = read_config_source(source) if isinstance(source, str) else copy.deepcopy(dict(source))
     for assignment in overrides:
         apply_override(data, assignment)
     cfg = config_from_dict(data)

@@ -69,6 +69,7 @@ def validate_config(cfg) -> None:
     _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
+    _choice("eval.real_split", cfg.eval.real_split, ("test", "train"))
     if cfg.device != "auto":
         from condgan.training.build import resolve_device
 

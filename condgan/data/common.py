@@ -36,6 +36,7 @@ class SourceInfo:
     official_test: the source has its own test split; otherwise a stratified hold-out of
         `data.test_fraction` is cut (see `holdout_indices`).
     downloadable: `data.download=true` can fetch missing files.
+    needs_root: data.root must be set (the user's own files).
     """
 
     num_classes: Optional[int] = None
@@ -43,6 +44,7 @@ class SourceInfo:
     vector: bool = False
     official_test: bool = False
     downloadable: bool = False
+    needs_root: bool = False
 
 
 def source_info(**kwargs) -> Callable:
@@ -79,7 +81,8 @@ def check_split(split: str) -> None:
 
 def to_unit_range(pixels, max_value: float = 255.0) -> torch.Tensor:
     """Integer-valued pixels in [0, max_value] (any array / tensor) → float32 in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(pixels), dtype=torch.float32)
+    # np.array copies: the caller's buffer (possibly read-only, e.g. np.frombuffer) is untouched.
+    x = torch.from_numpy(np.array(pixels, dtype=np.float32))
     return x.mul_(2.0 / max_value).sub_(1.0)
 
 

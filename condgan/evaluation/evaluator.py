@@ -9,6 +9,7 @@ only their features / logits (and a capped subset of images for SSIM) are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -40,8 +41,12 @@ class Evaluator:
         self.device = torch.device(device)
         # The extractor trains with the global RNG when it is not cached yet; fork so that a
         # training run evaluating periodically stays bit-identical to one that does not.
+        # The classifier is trained on all data of the run's classes: class_fractions shape what
+        # the GAN sees (e.g. seed 001's 55 %-zeros set), not what a class looks like, and a
+        # classifier trained on the imbalanced set would be biased towards the frequent class.
+        extractor_data = dataclasses.replace(data_cfg, class_fractions=None)
         with torch.random.fork_rng(devices=[]):
-            self.extractor = build_extractor(extractor, data_cfg, seed=0, device=self.device,
+            self.extractor = build_extractor(extractor, extractor_data, seed=0, device=self.device,
                                              cache_dir=cache_dir, **(extractor_options or {}))
         self.real = real_reference(data_cfg, self.extractor, real_split, cache_dir=cache_dir)
         self.train_marginal = None
@@ -103,7 +108,7 @@ class Evaluator:
 
 def evaluate_run(run_dir, num_samples: int = 1000, metrics=DEFAULT_METRICS, extractor: str = "domain",
                  seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
-                 cache_dir=None, extractor_options: dict | None = None) -> dict:
+                 cache_dir=None, extractor_options: dict | None = None, real_split: str = "test") -> dict:
     """Everything `condgan evaluate` writes: metrics plus what is needed to reproduce them."""
     from condgan.training.restore import load_generator
 
@@ -112,7 +117,7 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=DEFAULT_METRICS, extr
         raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
     t0 = time.perf_counter()
     ev = Evaluator(trained.cfg.data, trained.info.num_classes if not trained.info.multi_label else 0,
-                   extractor, num_samples, metrics, seed, device, cache_dir=cache_dir,
+                   extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
     values = ev(trained.generator, trained.cfg.model.z_dim)
     return {

@@ -19,7 +19,8 @@ MS-SSIM (Wang, Simoncelli & Bovik 2003), over M scales obtained by 2×2 average 
     MS-SSIM = Π_{j<M} cs_j^{β_j} · (l_M cs_M)^{β_M},   cs = mean (2σ_xy + C2)/(σ_x² + σ_y² + C2)
 
 with β = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333). M is the largest number (≤ 5) of scales at
-which the coarsest image still holds a full window (2 at 32 px, 3 at 64 px); the first M betas
+which the coarsest image still holds a full window (1 below 22 px, 2 for 22–43 px such as
+28 or 32, 3 for 44–87 px, 5 from 176 px); the first M betas
 are renormalised to sum 1. Negative cs / SSIM at a scale are clamped to 0 before the fractional
 power, as pytorch-msssim and torchmetrics ("relu") do.
 """

@@ -108,7 +108,8 @@ class Trainer:
 
             k = 0 if self.info.multi_label else self.info.num_classes
             self.evaluator = Evaluator(cfg.data, k, cfg.eval.extractor, cfg.eval.num_samples,
-                                       cfg.eval.metrics, seed=0, device=self.device)
+                                       cfg.eval.metrics, seed=0, device=self.device,
+                                       real_split=cfg.eval.real_split)
         if self.run.last.exists():
             self._restore(load_checkpoint(self.run.last))
         self.run.root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,97 @@
+"""The uniform metric interface: registry, declared inputs, options, key directions, determinism."""
+
+import math
+from dataclasses import fields
+
+import pytest
+import torch
+
+from condgan.errors import CondganError
+from condgan.metrics import METRICS, MetricInputs, compute_metrics
+
+EXPECTED_KEYS = {
+    "fid": {"fid"},
+    "intra_fid": {"intra_fid", "intra_fid/0", "intra_fid/1", "intra_fid/2"},
+    "kid": {"kid", "kid_std"},
+    "is": {"is", "is_std"},
+    "am_score": {"am_score", "am_score/kl", "am_score/entropy"},
+    "prdc": {"precision", "recall", "density", "coverage"},
+    "conditional_accuracy": {"conditional_accuracy"},
+    "class_tv": {"class_tv"},
+    "intra_ssim": {"intra_ssim", "intra_ssim/max", "intra_ssim/0", "intra_ssim/1", "intra_ssim/2"},
+    "clustering": {"cluster_acc", "cluster_nmi", "cluster_ari"},
+    "parzen": {"parzen_ll", "parzen_ll_se", "parzen_sigma"},
+}
+FAST = {"kid": {"subsets": 5, "subset_size": 100}}
+
+
+def full_inputs(seed=0, n=240, k=3, dim=6):
+    g = torch.Generator().manual_seed(123)
+    real_y, fake_y = torch.arange(n) % k, torch.arange(n) % k
+    return MetricInputs(
+        real_features=torch.randn(n, dim, generator=g) + real_y[:, None],
+        fake_features=torch.randn(n, dim, generator=g) + fake_y[:, None] + 0.2,
+        real_labels=real_y,
+        fake_labels=fake_y,
+        real_probs=torch.softmax(torch.randn(n, k, generator=g), 1),
+        fake_probs=torch.softmax(3 * torch.randn(n, k, generator=g), 1),
+        train_class_marginal=torch.full((k,), 1 / k),
+        requested_class_marginal=torch.full((k,), 1 / k),
+        fake_images=torch.rand(30, 1, 16, 16, generator=g) * 2 - 1,
+        predicted_clusters=(real_y + 1) % k,
+        seed=seed,
+    )
+
+
+def test_every_metric_is_registered_with_its_keys_and_directions():
+    assert set(METRICS.names()) == set(EXPECTED_KEYS)
+    out = compute_metrics(full_inputs(), METRICS.names(), options=FAST)
+    assert set(out) == set().union(*EXPECTED_KEYS.values())
+    assert all(isinstance(v, float) and math.isfinite(v) for v in out.values())
+    for name, keys in EXPECTED_KEYS.items():
+        spec = METRICS.get(name)
+        assert spec.primary in keys
+        assert spec.missing(full_inputs()) == []
+        field_names = {f.name for f in fields(MetricInputs)}
+        assert all(alt in field_names for req in spec.needs for alt in req.split("|"))
+    directions = {key: METRICS.get(name).is_higher_better(key) for name, keys in EXPECTED_KEYS.items()
+                  for key in keys}
+    assert directions["fid"] is False and directions["is"] is True and directions["intra_fid/2"] is False
+    assert directions["precision"] is True and directions["am_score"] is False
+    assert directions["kid_std"] is None and directions["parzen_sigma"] is None
+
+
+def test_same_seed_gives_identical_numbers_and_the_seed_drives_the_sampling():
+    a = compute_metrics(full_inputs(seed=7), METRICS.names(), options=FAST)
+    b = compute_metrics(full_inputs(seed=7), METRICS.names(), options=FAST)
+    assert a == b
+    c = compute_metrics(full_inputs(seed=8), ["kid", "is", "intra_ssim", "parzen"], options=FAST)
+    assert c["kid"] != a["kid"] and c["is"] != a["is"] and c["intra_ssim"] != a["intra_ssim"]
+
+
+def test_missing_inputs_raise_a_clear_error_or_are_skipped():
+    inputs = MetricInputs(fake_probs=torch.softmax(torch.randn(10, 3), 1))
+    with pytest.raises(CondganError, match="fake_features.*real_features\\|real_stats"):
+        METRICS.get("fid")(inputs)
+    assert set(compute_metrics(inputs, ["fid", "is"], options={"is": {"splits": 2}}, skip_missing=True)) == {
+        "is", "is_std"}
+    assert METRICS.get("class_tv").missing(inputs) == ["requested_class_marginal|fake_labels"]
+
+
+def test_unknown_options_and_names_are_reported_with_suggestions():
+    inputs = full_inputs()
+    with pytest.raises(CondganError, match="unknown option 'subset' for metric 'kid'.*subsets"):
+        METRICS.get("kid")(inputs, subset=3)
+    with pytest.raises(CondganError, match="did you mean 'prdc'"):
+        METRICS.get("prcd")
+    with pytest.raises(CondganError, match="not being computed"):
+        compute_metrics(inputs, ["fid"], options={"kid": {}})
+
+
+def test_inconsistent_inputs_are_rejected():
+    with pytest.raises(CondganError, match="same extractor"):
+        MetricInputs(real_features=torch.zeros(4, 3), fake_features=torch.zeros(4, 5))
+    with pytest.raises(CondganError, match="disagree on the number of samples"):
+        MetricInputs(fake_features=torch.zeros(4, 3), fake_labels=torch.zeros(5, dtype=torch.long))
+    with pytest.raises(CondganError, match="2-D"):
+        MetricInputs(fake_probs=torch.zeros(4))
