@@ -270,12 +270,21 @@ def _preset_dir():
     return resources.files("condgan") / "presets"
 
 
+def _preset_names() -> list[str]:
+    return sorted(entry.name[:-5] for entry in _preset_dir().iterdir() if entry.name.endswith(".yaml"))
+
+
 def list_presets() -> dict[str, str]:
     """Preset name → one-line description."""
     out = {}
     for entry in sorted(_preset_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
-            data = yaml.safe_load(entry.read_text()) or {}
+            try:
+                data = yaml.safe_load(entry.read_text()) or {}
+            except yaml.YAMLError as e:
+                raise CondganError(f"preset {entry.name[:-5]}: invalid YAML: {str(e).splitlines()[0]}") from None
+            if not isinstance(data, dict):
+                raise CondganError(f"preset {entry.name[:-5]}: top level must be a mapping of config keys")
             out[entry.name[:-5]] = str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
     return out
 
@@ -292,7 +301,7 @@ def read_config_source(source: str) -> dict:
         entry = _preset_dir() / f"{source}.yaml"
         if not entry.is_file():
             raise CondganError(
-                f"'{source}' is neither a YAML file nor a preset{suggest(source, list_presets())}; "
+                f"'{source}' is neither a YAML file nor a preset{suggest(source, _preset_names())}; "
                 "see `condgan presets`"
             )
         text = entry.read_text()

@@ -3,6 +3,8 @@ rules for resuming a run directory with a changed config."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 import yaml
 
@@ -10,6 +12,8 @@ from condgan.config import (RESUMABLE_KEYS, Config, _flat_keys, apply_override, 
                             config_from_dict, list_presets, load_config)
 from condgan.errors import CondganError
 
+PRESET_NAMES = sorted(entry.name[:-5] for entry in (resources.files("condgan") / "presets").iterdir()
+                      if entry.name.endswith(".yaml"))
 EXPECTED_PRESETS = {"fashion-mnist-pd", "mnist5k-acgan", "mnist5k-cagan", "seed001-ca-vs-ac",
                     "seed001-mixed-batch"}
 
@@ -24,10 +28,11 @@ def error(source, *overrides) -> str:
 def test_presets_listed_with_descriptions():
     presets = list_presets()
     assert set(presets) >= EXPECTED_PRESETS
+    assert sorted(presets) == PRESET_NAMES
     assert all(desc.strip() for desc in presets.values())
 
 
-@pytest.mark.parametrize("name", sorted(list_presets()))
+@pytest.mark.parametrize("name", PRESET_NAMES)
 def test_every_preset_loads_and_validates(name):
     cfg = load_config(name)
     assert isinstance(cfg, Config)

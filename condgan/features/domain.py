@@ -158,7 +158,7 @@ def fit_domain_classifier(
     n = len(train)
     steps_per_epoch = max(1, n // batch_size)  # drop the ragged last batch: BN needs >1 sample
     channels, height, width_px = train.sample_shape
-    max_shift = max(1, round(min(height, width_px) / 14))
+    max_shift = max(1, round(min(height, width_px) / 28))
     started = time.perf_counter()
 
     rng_devices = [device.index or 0] if device.type == "cuda" else []
