@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="real and fake samples each")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save", default=None, help="also write the report (with this command line) here")
+    parser.add_argument("--jobs", nargs="*", default=None, help="only these rows (metric names, ALL, ref:...)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -167,6 +168,7 @@ def main() -> None:
 
     jobs = METRICS.names() + ["ALL", "prdc[float32]", "ref:prdc.compute_prdc", "ref:torchmetrics FID",
                               "ref:torchmetrics KID"]
+    jobs = [j for j in jobs if args.jobs is None or j in args.jobs]
     rows = []
     for job in jobs:
         proc = subprocess.run([sys.executable, __file__, "--child", job, "--n", str(args.n),

@@ -111,6 +111,12 @@ def test_sample_class_out_of_range(trained_run, tmp_path, capsys, cls):
     assert not png.exists()
 
 
+@pytest.mark.parametrize("num", ["0", "-2"])
+def test_sample_bad_num(trained_run, tmp_path, capsys, num):
+    code, _, err = run_main(capsys, "sample", str(trained_run), "--out", str(tmp_path / "s.png"), "--num", num)
+    assert_one_line_error(code, err, "--num")
+
+
 def test_sample_missing_run(tmp_path, capsys):
     code, _, err = run_main(capsys, "sample", str(tmp_path / "nothing"), "--out", str(tmp_path / "s.png"))
     assert_one_line_error(code, err, "does not exist")

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from condgan.metrics import METRICS, MetricInputs
 
@@ -71,3 +72,24 @@ def test_clustering_scores_are_invariant_to_renaming_clusters():
     assert 0 < a["cluster_nmi"] < 1 and 0 < a["cluster_ari"] < 1
     perfect = clustering(np.array([2, 0, 3, 1])[true], true)
     assert perfect == pytest.approx({"cluster_acc": 1.0, "cluster_nmi": 1.0, "cluster_ari": 1.0})
+
+
+@pytest.mark.parametrize("case", ["noisy", "more_clusters", "one_cluster", "singletons", "both_trivial", "independent"])
+def test_nmi_and_ari_match_sklearn(case):
+    rng = np.random.default_rng(6)
+    true = rng.integers(5, size=300)
+    pred = {
+        "noisy": np.where(rng.random(300) < 0.6, true, rng.integers(5, size=300)),
+        "more_clusters": true * 2 + rng.integers(2, size=300),
+        "one_cluster": np.zeros(300, dtype=int),
+        "singletons": np.arange(300),
+        "both_trivial": np.zeros(300, dtype=int),
+        "independent": np.repeat(np.arange(5), 60),
+    }[case]
+    if case == "both_trivial":
+        true = np.full(300, 3)
+    if case == "independent":  # every cluster holds every class equally: I = 0
+        true = np.tile(np.arange(5), 60)
+    out = clustering(pred, true)
+    assert out["cluster_nmi"] == pytest.approx(normalized_mutual_info_score(true, pred), abs=1e-12)
+    assert out["cluster_ari"] == pytest.approx(adjusted_rand_score(true, pred), abs=1e-12)

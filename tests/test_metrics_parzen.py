@@ -24,7 +24,8 @@ def test_parzen_log_density_matches_scipy():
     centers, x = rng.normal(size=(60, 5)) + 2.0, rng.normal(size=(40, 5)) + 2.0
     got = parzen_log_likelihood(torch.from_numpy(x), torch.from_numpy(centers), [0.3, 1.0], block_mb=1e-3)
     for j, sigma in enumerate([0.3, 1.0]):
-        np.testing.assert_allclose(got[:, j].numpy(), scipy_kde_logpdf(x, centers, sigma), rtol=1e-10)
+        # the exponentials are summed in float32 (see parzen_log_likelihood): ~1e-7 absolute
+        np.testing.assert_allclose(got[:, j].numpy(), scipy_kde_logpdf(x, centers, sigma), rtol=0, atol=2e-6)
 
 
 def test_parzen_picks_sigma_on_the_validation_part_and_reports_the_test_part():
@@ -38,8 +39,8 @@ def test_parzen_picks_sigma_on_the_validation_part_and_reports_the_test_part():
     best = max(grid, key=lambda s: scipy_kde_logpdf(val, fake.numpy(), s).mean())
     assert out["parzen_sigma"] == best and best not in (grid[0], grid[-1])
     ll = scipy_kde_logpdf(test, fake.numpy(), best)
-    assert out["parzen_ll"] == pytest.approx(ll.mean(), rel=1e-10)
-    assert out["parzen_ll_se"] == pytest.approx(ll.std(ddof=1) / math.sqrt(len(ll)), rel=1e-8)
+    assert out["parzen_ll"] == pytest.approx(ll.mean(), abs=2e-6)
+    assert out["parzen_ll_se"] == pytest.approx(ll.std(ddof=1) / math.sqrt(len(ll)), rel=1e-4)
 
 
 def test_parzen_approaches_the_true_log_likelihood_with_many_samples():

@@ -8,6 +8,8 @@ from condgan.training.sampling import sample_grid, save_samples
 
 
 def run(args) -> int:
+    if args.num < 1:
+        raise CondganError(f"--num must be ≥ 1 (samples per class), got {args.num}")
     trained = load_generator(args.run_dir, use_ema=args.ema, checkpoint=args.checkpoint)
     k = trained.info.num_classes
     classes = args.classes if args.classes else list(range(k))

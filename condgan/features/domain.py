@@ -66,7 +66,7 @@ class DomainClassifier(nn.Module):
         self.block1 = _conv_bn_relu(in_channels, width)
         self.block2 = _conv_bn_relu(width, 2 * width)
         self.block3 = _conv_bn_relu(2 * width, 4 * width)
-        self.pool = nn.AdaptiveAvgPool2d(3)
+        self.pool = nn.AdaptiveMaxPool2d(3)
         self.embed = nn.Linear(4 * width * 9, num_features)
         self.head = nn.Linear(num_features, num_classes)
         # channels-last convolutions are 2-4× faster on CPU for these small maps

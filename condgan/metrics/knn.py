@@ -2,9 +2,9 @@
 
 Shared by the k-NN manifold metrics (prdc.py) and the Parzen window (parzen.py). Never builds an
 N×M matrix: rows of the first set are processed in blocks whose distance block fits in
-`block_mb` MiB, using ‖a−b‖² = ‖a‖² + ‖b‖² − 2aᵀb (one matmul per block, clamped at 0 against
-rounding). Callers centre the data first (distances are translation invariant) so the
-cancellation in that identity stays at the level of the data's spread, not its offset.
+`block_mb` MiB, using ‖a−b‖² = ‖a‖² + ‖b‖² − 2aᵀb (one matmul per block). Callers centre the
+data first (distances are translation invariant) so the cancellation in that identity stays at
+the level of the data's spread, not its offset.
 """
 
 from __future__ import annotations
@@ -23,16 +23,22 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 32.0,
                        same: bool = False) -> Iterator[tuple[slice, torch.Tensor]]:
     """Yield (rows, D) with D[i, j] = ‖a[rows][i] − b[j]‖² for consecutive row blocks of a.
 
-    same=True declares b is a, and sets the self-distances D[i, rows.start + i] to exactly 0.
+    The norms and the −2 are folded into the matmul, [a, ‖a‖², 1] · [−2b, 1, ‖b‖²]ᵀ, so a block
+    costs one matmul and no elementwise passes. Entries of (near-)coincident points may come out
+    slightly negative (rounding); callers only compare, take minima or exponentiate, where that
+    is harmless, so no clamping pass either. same=True declares b is a and sets the
+    self-distances D[i, rows.start + i] to exactly 0.
     """
-    b_sq = (b * b).sum(1)
+    def ones(n):
+        return torch.ones(n, 1, dtype=b.dtype)
+
+    b_aug = torch.cat([-2.0 * b, ones(b.shape[0]), (b * b).sum(1, keepdim=True)], 1)
     step = block_rows(b.shape[0], b.element_size(), block_mb)
     for start in range(0, a.shape[0], step):
         rows = slice(start, min(start + step, a.shape[0]))
         a_blk = a[rows]
-        d = a_blk @ b.T
-        # in place: one block-sized allocation per step
-        d.mul_(-2.0).add_((a_blk * a_blk).sum(1, keepdim=True)).add_(b_sq).clamp_(min=0.0)
+        a_aug = torch.cat([a_blk, (a_blk * a_blk).sum(1, keepdim=True), ones(a_blk.shape[0])], 1)
+        d = a_aug @ b_aug.T
         if same:
             i = torch.arange(d.shape[0])
             d[i, i + start] = 0.0

@@ -29,8 +29,14 @@ from condgan.metrics.knn import sq_distance_blocks
 
 def parzen_log_likelihood(x: torch.Tensor, centers: torch.Tensor, sigmas: Sequence[float],
                           block_mb: float = 32.0) -> torch.Tensor:
-    """(N_x, len(sigmas)) log-densities of x under the Gaussian KDE on `centers`, float64,
-    in row blocks of x (distances computed once per block and reused for every σ)."""
+    """(N_x, len(sigmas)) log-densities of x under the Gaussian KDE on `centers`, float64.
+
+    Row blocks of x; the distances of a block are computed once (float64) and reused for every σ.
+    logsumexp is done by hand around each row's nearest centre, lse = −d_min/(2σ²) +
+    log Σ_i exp(−(d_i − d_min)/(2σ²)): every term is in (0, 1] and the largest is 1, so the
+    exponentials and their sum run in float32 in one reused buffer (relative error ~1e-7 on a
+    sum ≥ 1, i.e. ~1e-7 absolute in the log-likelihood) at half the memory traffic of float64.
+    """
     shift = centers.detach().to("cpu", torch.float64).mean(0)
     c = centers.detach().to("cpu", torch.float64) - shift
     q = x.detach().to("cpu", torch.float64) - shift
@@ -39,8 +45,14 @@ def parzen_log_likelihood(x: torch.Tensor, centers: torch.Tensor, sigmas: Sequen
     const = -math.log(n) - 0.5 * d * torch.log(2 * math.pi * sig**2)
     out = torch.empty(q.shape[0], sig.numel(), dtype=torch.float64)
     for rows, dist in sq_distance_blocks(q, c, block_mb):
+        d_min = dist.min(1, keepdim=True).values
+        excess = (dist - d_min).to(torch.float32)
+        del dist
+        buf = torch.empty_like(excess)
         for j, s in enumerate(sig.tolist()):
-            out[rows, j] = torch.logsumexp(dist * (-0.5 / s**2), dim=1)
+            scale = -0.5 / s**2
+            torch.mul(excess, scale, out=buf).exp_()
+            out[rows, j] = buf.sum(1, dtype=torch.float64).log_() + d_min[:, 0] * scale
     return out + const
 
 
