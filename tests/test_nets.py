@@ -242,3 +242,14 @@ def test_standing_statistics_are_the_plain_mean_of_batch_stats():
     gen.manual_seed(0)
     standing_statistics(g, inputs, num_batches=4)
     assert all(torch.equal(a, m.running_mean) for a, m in zip(stats, bns))
+
+
+def test_ema_decay_ramps_up_then_caps():
+    from torch import nn
+
+    from condgan.training.ema import GeneratorEMA
+
+    ema = GeneratorEMA(nn.Linear(2, 2), decay=0.999)
+    assert ema.decay_at(0) == 0.1  # (1 + 0) / (10 + 0)
+    assert abs(ema.decay_at(90) - 91 / 100) < 1e-12
+    assert ema.decay_at(10**6) == 0.999

@@ -1,6 +1,6 @@
 """Generator exponential moving average (Karras 2018; BigGAN), BN buffers included.
 
-θ_ema ← β θ_ema + (1-β) θ after every generator step. Float buffers (BN running mean / var) are
+θ_ema ← β_t θ_ema + (1-β_t) θ after every generator step, β_t = min(β, (1+t)/(10+t)). Float buffers (BN running mean / var) are
 averaged the same way, so the EMA generator's statistics belong to weights close to its own;
 integer buffers (num_batches_tracked) are copied. For exact statistics, `standing_statistics`
 (BigGAN "standing stats", lecture 5) re-estimates them with the EMA weights before sampling.
@@ -30,6 +30,12 @@ class GeneratorEMA:
         torch._foreach_lerp_(self._float[0], self._float[1], weight)
         for e, s in zip(*self._other):
             e.copy_(s)
+
+    def decay_at(self, step: int) -> float:
+        """β_t = min(β, (1 + t) / (10 + t)): a ramp-up (as TensorFlow's ExponentialMovingAverage
+        with num_updates), so that early EMA weights are not dominated by the initialization —
+        with β = 0.999 a plain EMA still holds 0.999^500 ≈ 61 % of the initial weights at step 500."""
+        return min(self.decay, (1.0 + step) / (10.0 + step))
 
     def state_dict(self) -> dict:
         return self.module.state_dict()

@@ -32,6 +32,20 @@ class TrainedGenerator:
         return self.generator(z, cnd)
 
 
+def standing_stats_inputs(cfg: Config, info: DataInfo, device):
+    """Batches (z, cnd) for re-estimating BN statistics: uniform classes, a fixed seed — the
+    same in the trainer's sample grids and in `condgan sample`, so both show the same images."""
+    gen = torch.Generator().manual_seed(cfg.seed + 7)
+
+    def inputs():
+        n = cfg.train.batch_size
+        y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
+        z = torch.randn(n, cfg.model.z_dim, generator=gen).to(device)
+        return z, condition_vectors(y.tolist(), info.num_classes, device)
+
+    return inputs
+
+
 def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
                    device: str | torch.device = "cpu") -> TrainedGenerator:
     run = RunDir(run_dir)
@@ -48,15 +62,7 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
         g.load_state_dict(state["generator_ema"])
         ema = True
         if cfg.train.standing_stats > 0:
-            gen = torch.Generator().manual_seed(cfg.seed + 7)
-
-            def inputs():
-                n = cfg.train.batch_size
-                y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
-                z = torch.randn(n, cfg.model.z_dim, generator=gen).to(device)
-                return z, condition_vectors(y.tolist(), info.num_classes, device)
-
-            standing_statistics(g, inputs, cfg.train.standing_stats)
+            standing_statistics(g, standing_stats_inputs(cfg, info, device), cfg.train.standing_stats)
     else:
         g.load_state_dict(state["generator"])
         ema = False

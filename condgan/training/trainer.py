@@ -22,7 +22,7 @@ from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
-from condgan.training.logger import TrainingLog
+from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.sampling import sample_grid, save_samples
 
 CHECKPOINT_FORMAT = 1
@@ -198,7 +198,7 @@ class Trainer:
         g_loss.backward()
         self.opt_g.step()
         if self.ema:
-            self.ema.update(0.0 if self.step < cfg.train.ema_start else None)
+            self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
         logs["g_loss"] = g_loss
         return {k: v.detach() for k, v in logs.items()}
@@ -228,6 +228,11 @@ class Trainer:
         return path
 
     def save(self) -> None:
+        # Finite losses do not guarantee finite weights (one bad update can overflow them).
+        for name, net in (("generator", self.G), ("discriminator", self.D)):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise TrainingDiverged(f"{name} weights are not finite at step {self.step}; stopped, "
+                                       "the last checkpoint on disk is kept")
         save_checkpoint(self.run.last, self._state())
 
     # ------------------------------------------------------------------ the loop
@@ -288,13 +293,8 @@ class Trainer:
 def _with_standing_stats(g, trainer: Trainer, num_batches: int):
     import copy
 
+    from condgan.training.restore import standing_stats_inputs
+
     g = copy.deepcopy(g)
-    gen = torch.Generator(trainer.device).manual_seed(trainer.cfg.seed + 7)
-
-    def inputs():
-        labels = trainer.labeling.fake(trainer.cfg.train.batch_size, gen)
-        return torch.randn(trainer.cfg.train.batch_size, trainer.cfg.model.z_dim,
-                           device=trainer.device, generator=gen), labels.cnd
-
-    standing_statistics(g, inputs, num_batches)
+    standing_statistics(g, standing_stats_inputs(trainer.cfg, trainer.info, trainer.device), num_batches)
     return g
