@@ -7,9 +7,12 @@ extractor: dense, correlated, roughly Gaussian features); probabilities are soft
 Real labels and predicted clusters are random, fake targets are y'_i = i mod K (as the
 evaluator draws them), all 10k fake images are handed to intra_ssim.
 
+Rows: each registered metric alone; ALL = every metric in one process via compute_metrics;
+prdc[float32] = ours with float32 distances; ref:* = reference packages.
+
 Every measurement runs in a fresh subprocess with `torch.set_num_threads(threads)`: inputs are
 built in 1k-row chunks (so building them never sets a high memory mark), then the peak-RSS mark is
-reset (/proc/self/clear_refs = 5) and the metric runs. Reported: wall seconds, peak RSS of the
+reset (/proc/self/clear_refs = 5, after malloc_trim) and the metric runs. Reported: wall seconds, peak RSS of the
 process during the call (includes the ~220 MB of the imported torch and the inputs), and the
 peak's increase over the RSS just before the call. References on the same features:
 `prdc.compute_prdc` (one call, nearest_k = 5, i.e. one k for all four numbers while ours does
@@ -108,7 +111,8 @@ def job_fn(job: str, inputs):
         from torchmetrics.image.kid import KernelInceptionDistance
 
         def run():
-            m = (FrechetInceptionDistance if "FID" in job else KernelInceptionDistance)(feature=PassThrough.make(DIM))
+            cls = FrechetInceptionDistance if "FID" in job else KernelInceptionDistance
+            m = cls(feature=PassThrough.make(DIM))
             for part in inputs.real_features.split(1000):
                 m.update(part, real=True)
             for part in inputs.fake_features.split(1000):
@@ -137,6 +141,12 @@ def child(job: str, n: int, threads: int) -> None:
     inputs = build_inputs(n, with_images=job in ("intra_ssim", "ALL"))
     fn = job_fn(job, inputs)
     gc.collect()
+    try:  # hand memory freed while building the inputs back to the OS (glibc keeps it otherwise)
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak-RSS mark: measure the call, not the setup
@@ -157,6 +167,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="real and fake samples each")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save", default=None, help="also write the report (with this command line) here")
+    parser.add_argument("--append", action="store_true", help="append to --save instead of overwriting")
     parser.add_argument("--jobs", nargs="*", default=None, help="only these rows (metric names, ALL, ref:...)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -169,6 +180,7 @@ def main() -> None:
     jobs = METRICS.names() + ["ALL", "prdc[float32]", "ref:prdc.compute_prdc", "ref:torchmetrics FID",
                               "ref:torchmetrics KID"]
     jobs = [j for j in jobs if args.jobs is None or j in args.jobs]
+    load_before = os.getloadavg()[0]
     rows = []
     for job in jobs:
         proc = subprocess.run([sys.executable, __file__, "--child", job, "--n", str(args.n),
@@ -183,30 +195,32 @@ def main() -> None:
 
     lines = [
         f"$ python {' '.join(shlex.quote(a) for a in sys.argv)}",
-        f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cpus visible, "
-        f"torch {torch.__version__}, {args.threads} threads; load average before run not controlled "
-        f"(shared machine: timings are noisy)",
+        f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()}, {os.cpu_count()} cpus visible, "
+        f"torch {torch.__version__}, torch threads {args.threads}",
+        f"1-min load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after: the machine is shared, "
+        f"timings are noisy (a load above the core count slows multi-threaded runs the most)",
         f"{args.n} real vs {args.n} fake, 28x28 images, {DIM}-d features, K={CLASSES}",
         "",
         f"{'metric':<24}{'seconds':>9}{'peak RSS MB':>13}{'Δ over inputs MB':>18}  values",
     ]
-    total = 0.0
-    for job, res in rows:
-        vals = ", ".join(f"{k}={v:.4g}" for k, v in list(res["values"].items())[:4])
-        if len(res["values"]) > 4:
-            vals += f", … ({len(res['values'])} keys)"
-        if job == "ALL":
-            lines.append(f"{'sum of the ' + str(len(rows) - 5) + ' metrics':<24}{total:>9.2f}")
-        lines.append(f"{job:<24}{res['seconds']:>9.2f}{res['peak_mb']:>13.0f}{res['delta_mb']:>18.0f}  {vals}")
-        if not job.startswith(("ref:", "ALL", "prdc[")):
-            total += res["seconds"]
+    metric_rows = [(job, res) for job, res in rows if job in METRICS]
+    for group in (metric_rows, [row for row in rows if row[0] not in METRICS]):
+        for job, res in group:
+            vals = ", ".join(f"{k}={v:.4g}" for k, v in list(res["values"].items())[:4])
+            if len(res["values"]) > 4:
+                vals += f", … ({len(res['values'])} keys)"
+            lines.append(f"{job:<24}{res['seconds']:>9.2f}{res['peak_mb']:>13.0f}{res['delta_mb']:>18.0f}  {vals}")
+        if group is metric_rows and metric_rows:
+            total = sum(res["seconds"] for _, res in metric_rows)
+            peak = max(res["peak_mb"] for _, res in metric_rows)
+            lines.append(f"{f'sum / max of {len(metric_rows)} metrics':<24}{total:>9.2f}{peak:>13.0f}")
     if not all(res["reset"] for _, res in rows):
         lines.append("note: /proc/self/clear_refs unavailable, peaks include building the inputs")
     report = "\n".join(lines)
     print(report)
     if args.save:
-        with open(args.save, "w") as f:
-            f.write(report + "\n")
+        with open(args.save, "a" if args.append else "w") as f:
+            f.write(("\n" if args.append else "") + report + "\n")
 
 
 if __name__ == "__main__":

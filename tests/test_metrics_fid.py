@@ -128,12 +128,17 @@ def numpy_unbiased_mmd2(x, y):
     return kxx[off].mean() + kyy[off].mean() - 2 * kxy.mean()
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
 def test_kid_on_the_whole_set_matches_numpy_and_torchmetrics():
     n, d = 400, 24
     real, fake = correlated_features(n, d, seed=12), correlated_features(n, d, seed=13, shift=0.1)
-    ours = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=1, subset_size=n)
+    inputs = MetricInputs(real_features=real, fake_features=fake)
+    ours = METRICS.get("kid")(inputs, subsets=1, subset_size=n, kernel_dtype="float64")
     assert ours["kid"] == pytest.approx(numpy_unbiased_mmd2(real, fake), rel=1e-10)
     assert ours["kid_std"] == 0.0
+    # the default float32 kernels (float64 sums) stay within ~1e-7 relative
+    fast = METRICS.get("kid")(inputs, subsets=1, subset_size=n)
+    assert fast["kid"] == pytest.approx(ours["kid"], rel=2e-6)
     tm = KernelInceptionDistance(feature=GivenFeatures(d), subsets=1, subset_size=n)
     tm.update(real, real=True)
     tm.update(fake, real=False)
@@ -155,8 +160,10 @@ def test_kid_is_unbiased_for_samples_of_the_same_distribution():
 
 def test_kid_caps_subset_size_and_is_seeded():
     real, fake = correlated_features(150, 8, seed=16), correlated_features(120, 8, seed=17, shift=0.5)
-    run = lambda seed: METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake, seed=seed),  # noqa: E731
-                                          subsets=5)
+
+    def run(seed):
+        return METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake, seed=seed), subsets=5)
+
     assert run(0) == run(0)
     assert run(0) != run(1)
     assert run(0)["kid"] > 0

@@ -74,7 +74,9 @@ def test_clustering_scores_are_invariant_to_renaming_clusters():
     assert perfect == pytest.approx({"cluster_acc": 1.0, "cluster_nmi": 1.0, "cluster_ari": 1.0})
 
 
-@pytest.mark.parametrize("case", ["noisy", "more_clusters", "one_cluster", "singletons", "both_trivial", "independent"])
+@pytest.mark.parametrize(
+    "case", ["noisy", "more_clusters", "one_cluster", "singletons", "both_trivial", "independent"]
+)
 def test_nmi_and_ari_match_sklearn(case):
     rng = np.random.default_rng(6)
     true = rng.integers(5, size=300)

@@ -30,6 +30,7 @@ def inception_score(probs, **opts):
     return METRICS.get("is")(MetricInputs(fake_probs=probs), **opts)
 
 
+@pytest.mark.filterwarnings("ignore:Metric `InceptionScore` will save", "ignore:std\\(\\)")
 def test_is_matches_torchmetrics_on_one_split():
     probs = soft_probs(700, 10, seed=0)
     tm = InceptionScore(feature=torch.nn.Identity(), splits=1)

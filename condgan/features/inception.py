@@ -23,7 +23,6 @@ want to reproduce published numbers should use "logits_unbiased".
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Optional
@@ -253,12 +252,12 @@ class InceptionExtractor(nn.Module):
         return {"features": feats, "logits": unbiased + self.net.fc.bias, "logits_unbiased": unbiased}
 
 
-def default_weights_path() -> Path:
+def default_weights_path(cache_dir=None) -> Path:
     """Where `download_inception_weights` puts the file by default: the condgan cache dir."""
-    return cache_root() / WEIGHTS_FILENAME
+    return cache_root(cache_dir) / WEIGHTS_FILENAME
 
 
-def find_inception_weights(path: Optional[str | os.PathLike] = None) -> Path:
+def find_inception_weights(path: Optional[str | os.PathLike] = None, cache_dir=None) -> Path:
     """Resolve the weights file: explicit `path`, else $CONDGAN_INCEPTION_WEIGHTS, else the
     cache dir. Raises CondganError naming every place looked at and where to get the file."""
     if path is not None:
@@ -267,7 +266,7 @@ def find_inception_weights(path: Optional[str | os.PathLike] = None) -> Path:
         candidates = []
         if os.environ.get(WEIGHTS_ENV):
             candidates.append((f"${WEIGHTS_ENV}", Path(os.environ[WEIGHTS_ENV]).expanduser()))
-        candidates.append(("cache", default_weights_path()))
+        candidates.append(("cache", default_weights_path(cache_dir)))
     for _, candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -280,9 +279,11 @@ def find_inception_weights(path: Optional[str | os.PathLike] = None) -> Path:
     )
 
 
-def load_inception_extractor(weights_path: Optional[str | os.PathLike] = None, device="cpu") -> InceptionExtractor:
-    """Build the FID Inception extractor with the pytorch-fid weights (strict key match)."""
-    path = find_inception_weights(weights_path)
+def load_inception_extractor(weights_path: Optional[str | os.PathLike] = None, device="cpu",
+                             cache_dir=None) -> InceptionExtractor:
+    """Build the FID Inception extractor with the pytorch-fid weights (strict key match);
+    the file is looked up as in `find_inception_weights`."""
+    path = find_inception_weights(weights_path, cache_dir)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
@@ -298,14 +299,6 @@ def load_inception_extractor(weights_path: Optional[str | os.PathLike] = None, d
     return InceptionExtractor(net, INCEPTION_ID, str(path)).to(resolve_device(device)).eval()
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_inception_weights(dest: Optional[str | os.PathLike] = None) -> Path:
     """Download the pytorch-fid weights to `dest` (default: the cache dir) and check them.
 
@@ -314,7 +307,7 @@ def download_inception_weights(dest: Optional[str | os.PathLike] = None) -> Path
     """
     dest = Path(dest).expanduser() if dest is not None else default_weights_path()
     try:
-        from condgan.data.download import download_url
+        from condgan.data.download import download_url, file_digest
     except ImportError:
         raise CondganError(
             f"download support (condgan.data.download) is not available; fetch {WEIGHTS_URL} "
@@ -322,7 +315,7 @@ def download_inception_weights(dest: Optional[str | os.PathLike] = None) -> Path
         ) from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     download_url(WEIGHTS_URL, dest)
-    digest = sha256_of(dest)
+    digest = file_digest(dest, "sha256")
     if not digest.startswith(WEIGHTS_SHA256_PREFIX):
         dest.unlink(missing_ok=True)
         raise CondganError(
@@ -333,7 +326,7 @@ def download_inception_weights(dest: Optional[str | os.PathLike] = None) -> Path
 
 
 @EXTRACTORS.register("inception")
-def _build_inception(data_cfg=None, seed: int = 0, device="cpu", weights_path=None, **_unused):
-    """Registry factory: the data set, seed and domain-only options (cache_dir, ...) do not
+def _build_inception(data_cfg=None, seed: int = 0, device="cpu", weights_path=None, cache_dir=None, **_unused):
+    """Registry factory: the data set, seed and domain-only options (loader, ...) do not
     matter for a pretrained network."""
-    return load_inception_extractor(weights_path, device)
+    return load_inception_extractor(weights_path, device, cache_dir)

@@ -20,7 +20,16 @@ from condgan.metrics.base import METRICS, MetricInputs, MetricSpec, compute_metr
 from condgan.metrics.fid import GaussianStats, fid_from_stats
 
 # importing the modules registers their metrics
-from condgan.metrics import clustering, conditional, diversity, fid, inception_score, kid, parzen, prdc  # noqa: E402,F401
+from condgan.metrics import (  # noqa: F401
+    clustering,
+    conditional,
+    diversity,
+    fid,
+    inception_score,
+    kid,
+    parzen,
+    prdc,
+)
 
 __all__ = [
     "METRICS",

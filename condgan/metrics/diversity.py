@@ -78,7 +78,9 @@ def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor, win: int, sigma: float, data_
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     if x.shape != y.shape or x.dim() != 4:
-        raise CondganError(f"SSIM needs two (N, C, H, W) batches of equal shape, got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise CondganError(
+            f"SSIM needs two (N, C, H, W) batches of equal shape, got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0, win: int = 11, sigma: float = 1.5,

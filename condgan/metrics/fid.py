@@ -12,6 +12,7 @@ between real class-y features and the fakes generated with target y, averaged ov
 
 from __future__ import annotations
 
+import warnings
 from typing import Union
 
 import numpy as np
@@ -136,11 +137,15 @@ def fid_from_stats(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: Ar
     mu1, mu2, sigma1, sigma2 = _np64(mu1), _np64(mu2), _np64(sigma1), _np64(sigma2)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.shape[0],) * 2:
         raise CondganError(
-            f"FID statistics disagree in shape: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}"
+            f"FID statistics disagree in shape: mu {mu1.shape} / {mu2.shape}, "
+            f"sigma {sigma1.shape} / {sigma2.shape}"
         )
 
     def sqrt_trace(s1, s2):
-        root = linalg.sqrtm(s1 @ s2)
+        with warnings.catch_warnings():
+            # "matrix is singular": expected with few samples per dimension, handled below
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            root = linalg.sqrtm(s1 @ s2)
         if not np.isfinite(root).all():
             return None
         if np.iscomplexobj(root):

@@ -13,13 +13,15 @@ from typing import Iterable, Iterator
 
 import torch
 
+from condgan.errors import CondganError
+
 
 def block_rows(n_cols: int, element_size: int, block_mb: float) -> int:
     """Rows per block so that a (rows × n_cols) block takes at most block_mb MiB."""
     return max(1, int(block_mb * 2**20) // max(1, n_cols * element_size))
 
 
-def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 32.0,
+def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
                        same: bool = False) -> Iterator[tuple[slice, torch.Tensor]]:
     """Yield (rows, D) with D[i, j] = ‖a[rows][i] − b[j]‖² for consecutive row blocks of a.
 
@@ -45,7 +47,7 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 32.0,
         yield rows, d
 
 
-def kth_neighbour_sq_dists(x: torch.Tensor, ks: Iterable[int], block_mb: float = 32.0) -> dict[int, torch.Tensor]:
+def kth_neighbour_sq_dists(x: torch.Tensor, ks: Iterable[int], block_mb: float = 8.0) -> dict[int, torch.Tensor]:
     """For each k in ks, the squared distance from every row of x to its k-th nearest neighbour
     within x. The point itself is the 0-th neighbour (distance 0), so this is the (k+1)-th
     smallest entry of its distance row, exactly as the reference implementations define the
@@ -53,7 +55,7 @@ def kth_neighbour_sq_dists(x: torch.Tensor, ks: Iterable[int], block_mb: float =
     All ks come from one pass (one top-(max k + 1) per block)."""
     ks = sorted(set(int(k) for k in ks))
     if ks[0] < 1 or ks[-1] >= x.shape[0]:
-        raise ValueError(f"k must be in [1, {x.shape[0] - 1}] for {x.shape[0]} points, got {ks}")
+        raise CondganError(f"k-NN radii need 1 ≤ k < number of points; got k = {ks} for {x.shape[0]} points")
     out = {k: torch.empty(x.shape[0], dtype=x.dtype) for k in ks}
     for rows, d in sq_distance_blocks(x, x, block_mb, same=True):
         smallest = torch.topk(d, ks[-1] + 1, dim=1, largest=False, sorted=True).values

@@ -17,8 +17,10 @@ One routine computes everything: the real radii for both k in one pass over real
 the fake radii in one pass over fake×fake blocks, then all four sums in one pass over fake×real
 blocks (running 'any' over blocks for recall and coverage). Memory is O(block + N), never
 N_f × N_r. Distances are compared squared (same order), in float64 by default: that is what the
-`prdc` package effectively does (sklearn upcasts float32 to float64 for euclidean distances), and
-float32 rounding flips a few borderline comparisons at N = 10k.
+`prdc` package effectively does (sklearn upcasts float32 to float64 for euclidean distances), so
+the two agree comparison for comparison. dtype="float32" makes the matmuls ~3× cheaper (prdc ~30 %
+faster overall) and gave identical numbers on the 10k × 64 benchmark, but its rounding (~1e-7 of
+‖x‖², more for long feature vectors) can flip borderline comparisons.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5,
-                 dtype: str = "float64", block_mb: float = 32.0) -> dict[str, float]:
+                 dtype: str = "float64", block_mb: float = 8.0) -> dict[str, float]:
     """Precision / recall with k_pr-NN radii and density / coverage with k_dc-NN radii."""
     if dtype not in _DTYPES:
         raise CondganError(f"prdc dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
@@ -52,9 +54,10 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: in
     recalled = torch.zeros(n_r, dtype=torch.bool)
     covered = torch.zeros(n_r, dtype=torch.bool)
     for rows, d in sq_distance_blocks(y, x, block_mb):  # d: (fake block, N_r)
-        precise += int((d < r_pr).any(1).sum())
+        # count_nonzero: summing a bool tensor first widens it to int64, several times slower
+        precise += int(torch.count_nonzero((d < r_pr).any(1)))
         inside_dc = d < r_dc  # fake i inside real j's k_dc-ball
-        density_hits += int(inside_dc.sum())
+        density_hits += int(torch.count_nonzero(inside_dc))
         covered |= inside_dc.any(0)  # min_i d_ij < r_j  ⟺  some fake is inside the ball
         recalled |= (d < fake_radius[rows, None]).any(0)
     return {
@@ -71,6 +74,6 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: in
     higher_is_better={"precision": True, "recall": True, "density": True, "coverage": True},
 )
 def prdc(inputs: MetricInputs, k_pr: int = 3, k_dc: int = 5, dtype: str = "float64",
-         block_mb: float = 32.0) -> dict[str, float]:
+         block_mb: float = 8.0) -> dict[str, float]:
     """Improved precision / recall (k_pr = 3) and density / coverage (k_dc = 5); see module docstring."""
     return compute_prdc(inputs.real_features, inputs.fake_features, k_pr, k_dc, dtype, block_mb)
