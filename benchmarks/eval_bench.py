@@ -8,7 +8,8 @@ Real labels and predicted clusters are random, fake targets are y'_i = i mod K (
 evaluator draws them), all 10k fake images are handed to intra_ssim.
 
 Rows: each registered metric alone; ALL = every metric in one process via compute_metrics;
-prdc[float32] = ours with float32 distances; ref:* = reference packages.
+ALL[mmap≥1MiB] = the same with MALLOC_MMAP_THRESHOLD_=1048576 (glibc returns freed blocks to the
+OS); prdc[float32] = ours with float32 distances; ref:* = reference packages.
 
 Every measurement runs in a fresh subprocess with `torch.set_num_threads(threads)`: inputs are
 built in 1k-row chunks (so building them never sets a high memory mark), then the peak-RSS mark is
@@ -33,6 +34,10 @@ import subprocess
 import sys
 import time
 
+# ALL again with glibc's mmap threshold fixed at 1 MiB: blocks of ≥ 1 MiB then go back to the OS
+# when freed instead of staying in the heap, which shows how much of ALL's peak is retained
+# (fragmented) heap rather than live tensors.
+ALL_MMAP = "ALL[mmap≥1MiB]"
 IMAGE_SIDE = 28
 DIM = 64
 CLASSES = 10
@@ -97,7 +102,7 @@ def job_fn(job: str, inputs):
     """The zero-argument callable measured for `job`."""
     from condgan.metrics import METRICS, compute_metrics
 
-    if job == "ALL":
+    if job.startswith("ALL"):
         return lambda: compute_metrics(inputs, METRICS.names())
     if job == "prdc[float32]":
         return lambda: METRICS.get("prdc")(inputs, dtype="float32")
@@ -138,7 +143,7 @@ def child(job: str, n: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    inputs = build_inputs(n, with_images=job in ("intra_ssim", "ALL"))
+    inputs = build_inputs(n, with_images=job == "intra_ssim" or job.startswith("ALL"))
     fn = job_fn(job, inputs)
     gc.collect()
     try:  # hand memory freed while building the inputs back to the OS (glibc keeps it otherwise)
@@ -177,14 +182,15 @@ def main() -> None:
 
     from condgan.metrics import METRICS
 
-    jobs = METRICS.names() + ["ALL", "prdc[float32]", "ref:prdc.compute_prdc", "ref:torchmetrics FID",
+    jobs = METRICS.names() + ["ALL", ALL_MMAP, "prdc[float32]", "ref:prdc.compute_prdc", "ref:torchmetrics FID",
                               "ref:torchmetrics KID"]
     jobs = [j for j in jobs if args.jobs is None or j in args.jobs]
     load_before = os.getloadavg()[0]
     rows = []
     for job in jobs:
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(2**20)) if job == ALL_MMAP else None
         proc = subprocess.run([sys.executable, __file__, "--child", job, "--n", str(args.n),
-                               "--threads", str(args.threads)], capture_output=True, text=True)
+                               "--threads", str(args.threads)], capture_output=True, text=True, env=env)
         if proc.returncode:
             raise SystemExit(f"{job} failed:\n{proc.stderr}")
         res = json.loads(proc.stdout.strip().splitlines()[-1])  # prdc prints a line of its own

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Optional
 
 from condgan.errors import CondganError
+from condgan.io import atomic_path
 
 CHUNK = 1 << 20
 
@@ -41,9 +41,8 @@ def download_url(url: str, dest_path: str | os.PathLike, sha256: Optional[str] =
     dest = Path(dest_path).expanduser()
     dest.parent.mkdir(parents=True, exist_ok=True)
     hashers = {name: hashlib.new(name) for name, want in (("sha256", sha256), ("md5", md5)) if want}
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(dest, suffix=".part") as tmp:
+        with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     for block in iter(lambda: response.read(CHUNK), b""):
@@ -62,11 +61,6 @@ def download_url(url: str, dest_path: str | os.PathLike, sha256: Optional[str] =
             if want and hashers[name].hexdigest() != want.lower():
                 raise CondganError(f"download of {url}: {name} mismatch, expected {want.lower()}, "
                                    f"got {hashers[name].hexdigest()}; the file was deleted")
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return dest
 
 

@@ -15,7 +15,7 @@ import time
 import torch
 
 from condgan.errors import CondganError
-from condgan.evaluation.reference import real_reference
+from condgan.evaluation.reference import class_logits, real_reference
 from condgan.features import build_extractor
 from condgan.metrics import METRICS, MetricInputs, compute_metrics
 from condgan.training.sampling import condition_vectors
@@ -80,7 +80,7 @@ class Evaluator:
                 x = generator(z, cnd)
                 out = self.extractor(x)
                 feats.append(out["features"].float().cpu())
-                logits.append(out["logits"].float().cpu())
+                logits.append(class_logits(out).float().cpu())
                 if start < ssim_cap:
                     keep.append(x[: max(0, min(n, ssim_cap - start))].cpu())
         finally:

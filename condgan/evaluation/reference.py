@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
@@ -16,6 +15,12 @@ from condgan.features import cache_root, extract
 from condgan.training.checkpoint import atomic_write_bytes
 
 REFERENCE_VERSION = 1
+
+
+def class_logits(out: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The logits whose softmax is C(x). Inception's standard IS uses the bias-free logits of the
+    original TF graph ('logits_unbiased'); the domain classifier has only 'logits'."""
+    return out.get("logits_unbiased", out["logits"])
 
 
 @dataclass
@@ -53,8 +58,8 @@ def real_reference(data_cfg, extractor, split: str = "test", max_samples: int | 
         idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:max_samples]
         images = images[idx]
         labels = labels[idx] if labels is not None else None
-    out = extract(extractor, images, keys=["features", "logits"])
-    tensors = {"features": out["features"].contiguous(), "logits": out["logits"].contiguous()}
+    out = extract(extractor, images)
+    tensors = {"features": out["features"].contiguous(), "logits": class_logits(out).contiguous()}
     if labels is not None and not data.multi_label:
         tensors["labels"] = labels.contiguous()
     atomic_write_bytes(path, save(tensors))

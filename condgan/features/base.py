@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from condgan.data.base import ImageData
+from condgan.device import resolve_device  # noqa: F401  (re-exported)
 from condgan.errors import CondganError
 from condgan.registry import Registry
 
@@ -52,16 +53,6 @@ def cache_root(cache_dir: Optional[str | os.PathLike] = None) -> Path:
     if cache_dir is None:
         cache_dir = os.environ.get("CONDGAN_CACHE") or Path.home() / ".cache" / "condgan"
     return Path(cache_dir).expanduser()
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' → cuda if available, else cpu; anything else is passed to torch.device."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise CondganError(f"invalid device '{device}'; use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def module_device(module: nn.Module) -> torch.device:

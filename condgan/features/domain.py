@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -31,6 +30,7 @@ from torch import nn
 from condgan.config import DataConfig
 from condgan.data.base import ImageData
 from condgan.errors import CondganError
+from condgan.io import atomic_path
 from condgan.features.base import EXTRACTORS, adapt_channels, cache_root, extract, resolve_device
 
 # Bump whenever the architecture or the training recipe changes: it is part of the cache key,
@@ -330,18 +330,9 @@ def domain_cache_paths(data_cfg: DataConfig, seed: int = 0, cache_dir=None) -> t
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write via `write(tmp_path)` to a temp file in the same directory, then os.replace it into
-    place, so readers never see a half-written file and a crash leaves no debris."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """`write(tmp_path)`, then the temporary file atomically replaces `path`."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cache is fine to share read-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_json(obj: dict) -> Callable[[str], None]:

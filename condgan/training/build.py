@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from condgan.device import resolve_device  # noqa: F401  (re-exported)
 from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
@@ -42,23 +43,6 @@ class GAN:
     discriminator: Discriminator
     method: ConditioningMethod
     info: DataInfo
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` → cuda if available, else mps, else cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise CondganError(f"config key 'device': unknown device '{name}' (use auto, cpu, cuda, cuda:N, mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CondganError(f"config key 'device': '{name}' requested but CUDA is not available here")
-    return device
 
 
 def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:

@@ -1,7 +1,6 @@
 """Auxiliary-classifier methods: `ac` (Odena 2017), `ac_mod` (modified AC-GAN = AC-GAN*) and
 `ac_plus` (AC-GAN*+). Heads: adversarial logit ψ(h) and K class logits C(h)."""
 
-import torch
 import torch.nn.functional as F
 
 from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead

@@ -1,6 +1,5 @@
 """`pd`: the projection discriminator (Miyato & Koyama 2018; lecture 5; seed 004)."""
 
-import torch
 from torch import nn
 
 from condgan.losses.conditioning.base import CONDITIONING
