@@ -12,15 +12,20 @@ ALL[mmap≥1MiB] = the same with MALLOC_MMAP_THRESHOLD_=1048576 (glibc returns f
 OS); prdc[float32] = ours with float32 distances; ref:* = reference packages.
 
 Every measurement runs in a fresh subprocess with `torch.set_num_threads(threads)`: inputs are
-built in 1k-row chunks (so building them never sets a high memory mark), then the peak-RSS mark is
-reset (/proc/self/clear_refs = 5, after malloc_trim) and the metric runs. Reported: wall seconds, peak RSS of the
-process during the call (includes the ~220 MB of the imported torch and the inputs), and the
-peak's increase over the RSS just before the call. References on the same features:
+built in 1k-row chunks (so building them never sets a high memory mark), then the peak-RSS mark
+is reset (/proc/self/clear_refs = 5, after malloc_trim) and the metric runs. Reported: wall
+seconds (including a metric's lazy imports, e.g. scipy.linalg for FID), peak RSS of the process
+during the call (includes the ~220 MB of the imported torch and the inputs), and the peak's
+increase over the RSS just before the call. References on the same features:
 `prdc.compute_prdc` (one call, nearest_k = 5, i.e. one k for all four numbers while ours does
 k = 3 and k = 5) and torchmetrics' FID / KID (custom feature module that passes features
 through, default KID subsets 100 × 1000).
 
-Usage: python benchmarks/eval_bench.py [--n 10000] [--threads 2] [--save benchmarks/eval_bench.txt]
+Timings are single runs. On a machine whose load exceeds its cores, multi-threaded runs suffer
+most (every parallel region waits for a descheduled thread), so `--threads 1` is also recorded.
+
+Usage: python benchmarks/eval_bench.py [--n 10000] [--threads 2] [--jobs NAME ...]
+                                       [--save benchmarks/eval_bench.txt [--append]]
 """
 
 from __future__ import annotations

@@ -30,17 +30,22 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
     slightly negative (rounding); callers only compare, take minima or exponentiate, where that
     is harmless, so no clamping pass either. same=True declares b is a and sets the
     self-distances D[i, rows.start + i] to exactly 0.
+
+    All blocks are written into one reused buffer (a fresh multi-MB block per step churns the
+    allocator, which then tends to keep more than one block's worth of RSS): D is valid until the
+    next step, and the caller may overwrite it in place.
     """
     def ones(n):
         return torch.ones(n, 1, dtype=b.dtype)
 
     b_aug = torch.cat([-2.0 * b, ones(b.shape[0]), (b * b).sum(1, keepdim=True)], 1)
     step = block_rows(b.shape[0], b.element_size(), block_mb)
+    buffer = torch.empty(min(step, a.shape[0]), b.shape[0], dtype=b.dtype)
     for start in range(0, a.shape[0], step):
         rows = slice(start, min(start + step, a.shape[0]))
         a_blk = a[rows]
         a_aug = torch.cat([a_blk, (a_blk * a_blk).sum(1, keepdim=True), ones(a_blk.shape[0])], 1)
-        d = a_aug @ b_aug.T
+        d = torch.matmul(a_aug, b_aug.T, out=buffer[: a_blk.shape[0]])
         if same:
             i = torch.arange(d.shape[0])
             d[i, i + start] = 0.0

@@ -45,15 +45,18 @@ def parzen_log_likelihood(x: torch.Tensor, centers: torch.Tensor, sigmas: Sequen
     n, d = c.shape
     const = -math.log(n) - 0.5 * d * torch.log(2 * math.pi * sig**2)
     out = torch.empty(q.shape[0], sig.numel(), dtype=torch.float64)
+    excess = buf = None  # float32 work buffers, reused across blocks (see sq_distance_blocks)
     for rows, dist in sq_distance_blocks(q, c, block_mb):
+        if excess is None:
+            excess = torch.empty(dist.shape, dtype=torch.float32)
+            buf = torch.empty_like(excess)
+        e, b = excess[: dist.shape[0]], buf[: dist.shape[0]]
         d_min = dist.min(1, keepdim=True).values
-        excess = (dist - d_min).to(torch.float32)
-        del dist
-        buf = torch.empty_like(excess)
+        e.copy_(dist.sub_(d_min))  # the block is ours to overwrite until the next step
         for j, s in enumerate(sig.tolist()):
             scale = -0.5 / s**2
-            torch.mul(excess, scale, out=buf).exp_()
-            out[rows, j] = buf.sum(1, dtype=torch.float64).log_() + d_min[:, 0] * scale
+            torch.mul(e, scale, out=b).exp_()
+            out[rows, j] = b.sum(1, dtype=torch.float64).log_() + d_min[:, 0] * scale
     return out + const
 
 
