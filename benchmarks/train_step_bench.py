@@ -29,7 +29,7 @@ class TimedTrainer(Trainer):
         self.stamps.append(time.perf_counter())
 
 
-def condgan_seconds_per_step(cfg, steps: int) -> float:
+def condgan_seconds_per_step(cfg, steps: int) -> tuple[float, Trainer]:
     with tempfile.TemporaryDirectory() as out:
         trainer = TimedTrainer(cfg, out, progress=False)
         trainer.stamps = []
@@ -42,7 +42,7 @@ def condgan_seconds_per_step(cfg, steps: int) -> float:
 def bare_seconds_per_step(trainer: Trainer, steps: int) -> float:
     """A hand-written loop over fresh copies of the same networks and data."""
     cfg = trainer.cfg
-    G, D = copy.deepcopy(trainer.G).train(), copy.deepcopy(trainer.D).train()
+    G, D = copy.deepcopy(trainer.G).train(), copy.deepcopy(trainer.D).train().requires_grad_(True)
     G_ema = copy.deepcopy(G).eval()
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.g_lr, betas=tuple(cfg.train.g_betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.d_lr, betas=tuple(cfg.train.d_betas))

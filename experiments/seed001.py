@@ -30,14 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(run_dir: Path, preset: str, overrides: list[str], log) -> None:
-    cmd = ["condgan", "train", preset, "--out", str(run_dir), "--no-progress"]
+    shown = os.path.relpath(run_dir, ROOT) if run_dir.is_absolute() else str(run_dir)
+    cmd = ["condgan", "train", preset, "--out", shown, "--no-progress"]
     for o in overrides:
         cmd += ["--set", o]
     log.append(" ".join(cmd))
     if (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "done").exists():
         return
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "condgan.cli.main"] + cmd[1:], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "condgan.cli.main"] + cmd[1:], capture_output=True, text=True,
+                          cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     (run_dir / "done").write_text(f"{time.time() - t0:.1f}\n")
@@ -138,7 +140,7 @@ def main():
                     o += [f"eval.every={args.eval_every}"] if args.eval_every else []
                     d = runs / f"mixed-{m}-{'mixed' if mixed else 'separate'}-s{s}"
                     jobs.append((d, "seed001-mixed-batch", o))
-                    groups.setdefault("mnist5k-55%-zeros", {}).setdefault(f"{m}, mixed batch {'on' if mixed else 'off'}", []).append(d)
+                    groups.setdefault("mnist5k-55pct-zeros", {}).setdefault(f"{m}, mixed batch {'on' if mixed else 'off'}", []).append(d)
         log = run_all(jobs, args.workers)
         key, stem = "class_tv", "seed001_mixed_batch"
     sections = []
