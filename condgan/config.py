@@ -117,9 +117,10 @@ class TrainConfig:
     ema: float = 0.999
     """Generator EMA decay; 0 disables EMA."""
     ema_start: int = 0
-    standing_stats: int = 0
+    standing_stats: int = 50
     """Batches used to recompute the EMA generator's BN statistics before sampling (BigGAN
-    'standing statistics'); 0 uses the EMA-averaged buffers."""
+    'standing statistics'); 0 uses the EMA-averaged buffers, which do not match the EMA weights
+    (on the quickstart run: FID 310 with averaged buffers, 90 with standing statistics)."""
     checkpoint_every: int = 500
     log_every: int = 50
     sample_every: int = 500

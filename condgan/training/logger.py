@@ -30,7 +30,7 @@ class TrainingLog:
         self._truncate_after(start_step)
         # purge_step drops events a killed run wrote after its last checkpoint.
         self.tb = SummaryWriter(str(tb_dir), purge_step=start_step if start_step > 0 else None)
-        self.bar = tqdm(total=total_steps, initial=start_step, disable=not progress,
+        self.bar = tqdm(total=total_steps, initial=start_step, disable=None if progress else True,  # None: off when not a terminal
                         dynamic_ncols=True, unit="step")
         self.batch_size = batch_size
         self.pending: list[tuple[int, dict[str, torch.Tensor]]] = []
