@@ -26,7 +26,8 @@ def run(args) -> int:
     options = {"weights_path": args.inception_weights} if args.inception_weights else None
     result = evaluate_run(args.run_dir, args.num_samples, metrics, args.extractor, args.seed,
                           use_ema=args.ema, checkpoint=args.checkpoint, device=args.device,
-                          extractor_options=options, real_split=args.real_split)
+                          extractor_options=options, real_split=args.real_split,
+                          standing_stats=args.standing_stats)
     out = args.out or os.path.join(args.run_dir, "eval.json")
     atomic_write_text(out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(format_table(result))
@@ -45,6 +46,8 @@ def register(sub) -> None:
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--checkpoint", choices=["last", "best"], default="last")
     p.add_argument("--real-split", choices=["test", "train"], default="test")
+    p.add_argument("--standing-stats", type=int, default=None, metavar="N",
+                   help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="JSON file (default RUN_DIR/eval.json)")
     p.set_defaults(func=run)

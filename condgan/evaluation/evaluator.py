@@ -108,11 +108,13 @@ class Evaluator:
 
 def evaluate_run(run_dir, num_samples: int = 1000, metrics=DEFAULT_METRICS, extractor: str = "domain",
                  seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
-                 cache_dir=None, extractor_options: dict | None = None, real_split: str = "test") -> dict:
+                 cache_dir=None, extractor_options: dict | None = None, real_split: str = "test",
+                 standing_stats: int | None = None) -> dict:
     """Everything `condgan evaluate` writes: metrics plus what is needed to reproduce them."""
     from condgan.training.restore import load_generator
 
-    trained = load_generator(run_dir, use_ema=use_ema, checkpoint=checkpoint, device=device)
+    trained = load_generator(run_dir, use_ema=use_ema, checkpoint=checkpoint, device=device,
+                             standing_stats=standing_stats)
     if len(trained.info.sample_shape) != 3:
         raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
     t0 = time.perf_counter()
@@ -125,6 +127,7 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=DEFAULT_METRICS, extr
         "step": trained.step,
         "checkpoint": checkpoint,
         "generator": "ema" if trained.ema else "raw",
+        "standing_stats": trained.cfg.train.standing_stats if standing_stats is None else standing_stats,
         "train_seed": trained.cfg.seed,
         "eval_seed": seed,
         "num_samples": num_samples,

@@ -47,7 +47,9 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
 
 
 def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
-                   device: str | torch.device = "cpu") -> TrainedGenerator:
+                   device: str | torch.device = "cpu", standing_stats: int | None = None) -> TrainedGenerator:
+    """The run's generator (EMA by default). `standing_stats` overrides `train.standing_stats`:
+    the number of batches used to re-estimate the EMA generator's BN statistics."""
     run = RunDir(run_dir)
     if not run.root.is_dir():
         raise CondganError(f"run directory '{run_dir}' does not exist")
@@ -61,8 +63,9 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     if use_ema and state.get("generator_ema") is not None:
         g.load_state_dict(state["generator_ema"])
         ema = True
-        if cfg.train.standing_stats > 0:
-            standing_statistics(g, standing_stats_inputs(cfg, info, device), cfg.train.standing_stats)
+        batches = cfg.train.standing_stats if standing_stats is None else standing_stats
+        if batches > 0:
+            standing_statistics(g, standing_stats_inputs(cfg, info, device), batches)
     else:
         g.load_state_dict(state["generator"])
         ema = False
