@@ -100,3 +100,17 @@ def test_evaluate_missing_run_is_one_line_error(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("condgan: error:") and err.count("\n") == 1
+
+
+def test_standing_stats_override_reestimates_bn_buffers(trained_run):
+    import torch
+
+    from condgan.training.restore import load_generator
+
+    def bn_means(n):
+        g = load_generator(trained_run, standing_stats=n).generator
+        return torch.cat([m.running_mean for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+
+    averaged, again, reestimated = bn_means(0), bn_means(0), bn_means(3)
+    assert torch.equal(averaged, again)
+    assert not torch.allclose(averaged, reestimated)

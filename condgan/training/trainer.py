@@ -218,7 +218,7 @@ class Trainer:
         was_training = g.training
         g.eval()
         rows = list(range(min(self.info.num_classes, MAX_GRID_ROWS)))
-        per_class = GRID_COLUMNS if self.info.sample_shape.__len__() == 3 else 500
+        per_class = GRID_COLUMNS if len(self.info.sample_shape) == 3 else 500
         x, y = sample_grid(g, self.cfg.model.z_dim, rows, self.info.num_classes, per_class,
                            self.cfg.seed, self.device)
         path = self.run.samples / f"step_{self.step:07d}.png"

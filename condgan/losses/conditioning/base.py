@@ -53,12 +53,10 @@ class ConditioningMethod:
     """Base class. Subclasses set `name` and override `heads`, `d_loss`, `g_loss`, `adv_logit`.
 
     `multi_label`: whether the method accepts multi-hot attribute conditions.
-    `conditional`: whether the generator receives the condition.
     """
 
     name = "base"
     multi_label = False
-    conditional = True
 
     def __init__(self, adversarial: AdversarialLoss, num_classes: int, cond_weight: float = 1.0):
         self.adv = adversarial
