@@ -73,13 +73,18 @@ def _check_classes(cfg: DataConfig, info: SourceInfo, num_classes: Optional[int]
     num_classes = num_classes if num_classes is not None else info.num_classes
     if not classes:
         raise _bad("classes", "must list at least one class index (or be null for all)")
-    duplicates = sorted({c for c in classes if classes.count(c) > 1})
-    if duplicates:
-        raise _bad("classes", f"class {duplicates[0]} is listed twice")
+    _reject_duplicates("classes", classes, "class {}")
     for c in classes:
         if c < 0 or (num_classes is not None and c >= num_classes):
             known = f" ({num_classes} classes: 0..{num_classes - 1})" if num_classes is not None else ""
             raise _bad("classes", f"class {c} out of range for {cfg.name}{known}")
+
+
+def _reject_duplicates(key: str, values: list, what: str) -> None:
+    """CondganError naming the first value listed twice under data.<key>."""
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise _bad(key, f"{what.format(duplicates[0])} is listed twice")
 
 
 def _check_fractions(cfg: DataConfig, info: SourceInfo, num_classes: Optional[int] = None) -> None:
@@ -101,9 +106,7 @@ def _check_attribute_names(names: list[str], available, source: str) -> None:
     """available: the names the data offers, or None when only loading tells."""
     if not names:
         raise _bad("attributes", "must list at least one attribute (or be null for class labels)")
-    duplicates = sorted({a for a in names if names.count(a) > 1})
-    if duplicates:
-        raise _bad("attributes", f"attribute '{duplicates[0]}' is listed twice")
+    _reject_duplicates("attributes", names, "attribute '{}'")
     if available is None:
         return
     for a in names:
