@@ -64,8 +64,12 @@ def validate_config(cfg) -> None:
             raise CondganError(f"config key 'train.{key}' must be two numbers in [0, 1), got {betas}")
     if not 0 <= t.ema < 1:
         raise CondganError(f"config key 'train.ema' must be in [0, 1) (0 disables EMA), got {t.ema}")
-    for name in ("gp", "r1", "r2"):
+    for name in ("gp", "r1", "r2", "cr", "cr_fake"):
         _positive(f"reg.{name}", getattr(cfg.reg, name), allow_zero=True)
+    from condgan.augment import AUGMENTATIONS
+
+    for policy in t.diffaugment:
+        _registry("train.diffaugment", AUGMENTATIONS, policy)
     _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
