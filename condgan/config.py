@@ -89,6 +89,8 @@ class LossConfig:
     """Adversarial loss (SPEC §1): minimax, ns, ls, wasserstein, hinge."""
     mixed_batch: bool = False
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
+    label_smoothing: float = 0.0
+    """One-sided label smoothing α: D's real target becomes 1 − α (ns, minimax, ls only)."""
 
 
 @dataclass

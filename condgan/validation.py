@@ -70,6 +70,8 @@ def validate_config(cfg) -> None:
 
     for policy in t.diffaugment:
         _registry("train.diffaugment", AUGMENTATIONS, policy)
+    if not 0 <= cfg.loss.label_smoothing < 1:
+        raise CondganError(f"config key 'loss.label_smoothing' must be in [0, 1), got {cfg.loss.label_smoothing}")
     _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
@@ -95,6 +97,9 @@ def validate_config(cfg) -> None:
         raise CondganError(
             f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "
             "(e.g. 10, WGAN-GP) or model.d_spectral_norm=true")
+    if cfg.loss.label_smoothing > 0 and adversarial.real_term_with_target is None:
+        raise CondganError(f"loss.label_smoothing needs a loss with a real target (ns, minimax, ls); "
+                           f"loss.adversarial={adversarial.name} has none")
     if cfg.reg.gp > 0 and m.d_norm == "batch":
         raise CondganError(
             "reg.gp with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "
