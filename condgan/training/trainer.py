@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from condgan.augment import AugmentedDiscriminator, DiffAugment
 from condgan.config import RESUMABLE_KEYS, Config, config_diff
 from condgan.errors import CondganError
 from condgan.losses.conditioning.base import Labels
@@ -98,6 +99,10 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.sampler = BatchSampler(len(data), cfg.train.batch_size,
                                     torch.Generator().manual_seed(cfg.seed + 1_000_003))
+        # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
+        # penalty inputs), drawing from the training RNG so resume stays bit-identical.
+        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.rng))
+                     if cfg.train.diffaugment else self.D)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
                           for name in REGULARIZERS.names() if getattr(cfg.reg, name) > 0]
         self.step = 0
@@ -160,10 +165,10 @@ class Trainer:
         (mixed batch training, seed 001 §3) so batch-norm statistics are shared."""
         if self.cfg.loss.mixed_batch:
             both = Labels.cat(real_labels, fake_labels)
-            out = self.D(torch.cat([real, fake]), both.cnd)
+            out = self.d_fn(torch.cat([real, fake]), both.cnd)
             n = real.shape[0]
             return {k: v[:n] for k, v in out.items()}, {k: v[n:] for k, v in out.items()}
-        return self.D(real, real_labels.cnd), self.D(fake, fake_labels.cnd)
+        return self.d_fn(real, real_labels.cnd), self.d_fn(fake, fake_labels.cnd)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -177,7 +182,7 @@ class Trainer:
             out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
             d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
             for penalty, weight in self.penalties:
-                ctx = PenaltyContext(self.D, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
+                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
                 value = penalty(ctx)
                 d_logs[f"d_{penalty.__name__}"] = value
                 d_loss = d_loss + value
@@ -192,7 +197,7 @@ class Trainer:
         if cfg.loss.mixed_batch:
             _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
         else:
-            out_f = self.D(fake, fake_labels.cnd)
+            out_f = self.d_fn(fake, fake_labels.cnd)
         g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
