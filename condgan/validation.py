@@ -89,9 +89,9 @@ def validate_config(cfg) -> None:
         validate_data_config(cfg.data)
 
     # Combinations the math does not allow.
-    reason = CONDITIONING.get(m.conditioning).check(cfg)
-    if reason:
-        raise CondganError(reason)
+    for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg)):
+        if reason:
+            raise CondganError(reason)
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
     if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
         raise CondganError(

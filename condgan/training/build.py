@@ -11,6 +11,7 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.training.labeling import LABELING
 
 
 @dataclass
@@ -56,7 +57,7 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
     method = method_cls(adversarial, info.num_classes, cfg.model.cond_weight)
-    num_conditions = info.num_classes if cfg.model.g_conditioning != "none" else 0
+    num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
     return GAN(generator.to(device), discriminator.to(device), method, info)

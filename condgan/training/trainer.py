@@ -132,6 +132,7 @@ class Trainer:
             "generator_ema": self.ema.state_dict() if self.ema else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
+            "labeling": self.labeling.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
                     "sampler": self.sampler.state_dict()},
         }
@@ -145,6 +146,7 @@ class Trainer:
             self.ema.load_state_dict(state["generator_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        self.labeling.load_state_dict(state.get("labeling", {}))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
@@ -153,7 +155,8 @@ class Trainer:
     def _real_batch(self) -> tuple[torch.Tensor, Labels]:
         idx = self.sampler.next_indices().to(self.device)
         y = self.labels[idx] if self.labels is not None else None
-        return self.images[idx], self.labeling.real(y)
+        x = self.images[idx]
+        return x, self.labeling.real(x, y)
 
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
         labels = self.labeling.fake(n, self.rng)
@@ -180,6 +183,7 @@ class Trainer:
             with torch.no_grad():
                 fake, fake_labels = self._fake_batch(batch)
             out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
             d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
             for penalty, weight in self.penalties:
                 ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
@@ -198,6 +202,7 @@ class Trainer:
             _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
         else:
             out_f = self.d_fn(fake, fake_labels.cnd)
+        fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
         g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -205,17 +210,18 @@ class Trainer:
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
+        logs.update(self.labeling.update(self.step))
         logs["g_loss"] = g_loss
         return {k: v.detach() for k, v in logs.items()}
 
     # ------------------------------------------------------------------ sampling & outputs
     def sampling_generator(self, use_ema: bool = True) -> torch.nn.Module:
+        g = self.G
         if use_ema and self.ema:
             g = self.ema.module
             if self.cfg.train.standing_stats > 0:
                 g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-            return g
-        return self.G
+        return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
 
     @torch.no_grad()
     def write_samples(self) -> Path:
