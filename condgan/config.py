@@ -134,6 +134,9 @@ class TrainConfig:
     diffaugment: list[str] = field(default_factory=list)
     """DiffAugment policies applied to every D input (Zhao 2020): any of color, translation,
     cutout, e.g. [color, translation, cutout]; empty = off."""
+    diagnostics: bool = False
+    """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
+    with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     threads: int = 0
     """torch CPU threads; 0 keeps torch's default."""
 

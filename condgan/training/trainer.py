@@ -21,6 +21,7 @@ from condgan.losses.conditioning.base import Labels
 from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
+from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.logger import TrainingDiverged, TrainingLog
@@ -103,6 +104,8 @@ class Trainer:
         # penalty inputs), drawing from the training RNG so resume stays bit-identical.
         self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.rng))
                      if cfg.train.diffaugment else self.D)
+        self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
+                            if cfg.train.diagnostics else None)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
                           for name in REGULARIZERS.names() if getattr(cfg.reg, name) > 0]
         self.step = 0
@@ -182,9 +185,13 @@ class Trainer:
             real, real_labels = self._real_batch()
             with torch.no_grad():
                 fake, fake_labels = self._fake_batch(batch)
+            if self.diagnostics:
+                self.diagnostics.arm()
             out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
             fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
             d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+            if self.diagnostics:
+                d_logs.update(self.diagnostics(d_logs, real.shape[0]))
             for penalty, weight in self.penalties:
                 ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
                 value = penalty(ctx)

@@ -16,6 +16,7 @@ class AuxiliaryClassifier(ConditioningMethod):
     name = "ac"
     classify_fakes_in_d = True
     has_class_logits = True
+    cond_loss_key = "d_cls"
 
     def class_logits(self, out):
         return out["cls"]

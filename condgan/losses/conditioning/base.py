@@ -61,6 +61,8 @@ class ConditioningMethod:
     multi_label = False
     has_class_logits = False
     """Whether `class_logits` gives K class logits (what dynamic labeling reads)."""
+    cond_loss_key: Optional[str] = None
+    """The key of D's conditioning term in `d_loss`'s logs (for the gradient-norm diagnostic)."""
 
     def __init__(self, adversarial: AdversarialLoss, num_classes: int, cond_weight: float = 1.0):
         self.adv = adversarial
