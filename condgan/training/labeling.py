@@ -41,6 +41,8 @@ class PredefinedLabeling:
         if multi_label:
             self.label_bank = train_labels.to(device).float()
             self.prior = None
+        elif num_classes == 0:
+            self.prior = None  # unlabeled data: fakes carry no label (see fake())
         elif cfg.model.label_prior == "data":
             self.prior = torch.bincount(train_labels, minlength=num_classes).float().to(device)
             self.prior /= self.prior.sum()
@@ -54,6 +56,10 @@ class PredefinedLabeling:
         if self.multi_label:
             idx = torch.randint(len(self.label_bank), (batch_size,), device=self.device, generator=generator)
             return Labels(None, self.label_bank[idx])
+        if self.num_classes == 0:
+            # Unlabeled data (conditioning=none, g_conditioning=none): there is no class to
+            # draw, and drawing nothing keeps the RNG stream of the latents unchanged.
+            return Labels(None, None)
         if self.prior is None:
             y = torch.randint(self.num_classes, (batch_size,), device=self.device, generator=generator)
         else:
