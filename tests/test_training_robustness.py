@@ -249,8 +249,9 @@ def test_divergence_before_the_first_checkpoint(tmp_path, monkeypatch):
 def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir(parents=True)
-    stale = [checkpoints / ".last.pt.a1b2_c3d.tmp", tmp_path / ".config.yaml.zzzzzzzz.tmp"]
-    foreign = [checkpoints / "notes.tmp", checkpoints / ".last.pt.keep", tmp_path / "x.pt.abcdefgh.tmp"]
+    stale = [checkpoints / ".last.pt.a1b2_c3d.tmp", checkpoints / ".best.pt.zzzzzzzz.tmp"]
+    # not ours, or in the run root, where `condgan evaluate` may be writing eval.json right now
+    foreign = [checkpoints / "notes.tmp", checkpoints / ".last.pt.keep", tmp_path / ".eval.json.abcdefgh.tmp"]
     for path in stale + foreign:
         path.write_bytes(b"\0" * 100)
     train(tmp_path, "train.steps=2")
@@ -340,3 +341,13 @@ def test_domain_classifier_training_reports_epochs(tmp_path, capsys, monkeypatch
                              loader=lambda cfg, split: data)
     err = capsys.readouterr().err
     assert "training the domain classifier" in err and "epoch 1/" in err
+
+
+def test_any_other_os_error_is_one_line_naming_the_file(tmp_path, capsys):
+    """The CLI's last resort for OSErrors outside `condgan.io`'s atomic writes."""
+    assert train_cli(capsys, tmp_path, "train.steps=5")[0] == 0
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.unlink()
+    metrics.mkdir()                                    # something in the way of the log
+    code, _, err = train_cli(capsys, tmp_path, "train.steps=10")
+    assert_one_line_error(code, err, str(metrics), "Is a directory")

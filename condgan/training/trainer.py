@@ -23,10 +23,10 @@ import yaml
 
 from condgan.config import RESUMABLE_KEYS, Config, config_diff
 from condgan.errors import CondganError
+from condgan.io import remove_stale_temporaries
 from condgan.losses.conditioning.base import Labels
 from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
-from condgan.io import remove_stale_temporaries
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
@@ -151,8 +151,10 @@ class Trainer:
         from condgan.data.sampler import BatchSampler
 
         cfg = self.cfg
-        for directory in (self.run.root, self.run.checkpoints, self.run.samples):
-            remove_stale_temporaries(directory)  # safe: we hold the run's lock
+        # Safe: we hold the run's lock, and only the trainer writes these two directories (the
+        # run root also receives eval.json / reports from unlocked readers, so it is left alone).
+        for directory in (self.run.checkpoints, self.run.samples):
+            remove_stale_temporaries(directory)
         state = load_checkpoint(self.run.last) if self.run.last.exists() else None
         check_resumable(self.run, cfg, state)
         self.threads = resolve_threads(cfg.train.threads)
