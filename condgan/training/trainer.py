@@ -176,7 +176,7 @@ class Trainer:
                 where = f" (data.root '{cfg.data.root}')" if cfg.data.root else ""
                 raise CondganError(
                     f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
-                    "conditions on class labels; train an unconditional GAN with "
+                    f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
                     "--set model.conditioning=none --set model.g_conditioning=none")
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
