@@ -138,7 +138,9 @@ class TrainConfig:
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     threads: int = 0
-    """torch CPU threads; 0 keeps torch's default."""
+    """torch CPU threads; 0 = half the CPUs this process may use, 1..4 (see
+    condgan.training.trainer.resolve_threads: small GAN steps gain little from more threads and
+    lose a lot when the machine is shared). A resume is bit-identical only with the same count."""
 
 
 @dataclass
@@ -171,7 +173,10 @@ class Config:
         return dataclasses.asdict(self)
 
 
-# Keys a resumed run may change: they do not alter what a step computes.
+# Keys a resumed run may change: they do not alter what a step computes. `device` may be
+# respelled (auto → cpu) but the trainer refuses a different resolved device type (the RNG state
+# is device-bound); `train.threads` may change, with a warning that the resume is then no longer
+# bit-identical (thread count changes how CPU reductions are split).
 RESUMABLE_KEYS = {
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
     "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
@@ -206,8 +211,12 @@ def _coerce(value: Any, tp, key: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif tp is float:
+        # Every float key (rates, weights, betas, fractions) must be finite: NaN passes every
+        # range check (all comparisons are false) and would only surface as NaN losses.
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            if math.isfinite(value):
+                return float(value)
+            raise CondganError(f"config key '{key}': expected a finite number, got {value!r}")
         if isinstance(value, str):
             # YAML 1.1 (PyYAML) reads exponent notation without a dot ("1e-4") as a string.
             try:
@@ -216,6 +225,8 @@ def _coerce(value: Any, tp, key: str) -> Any:
                 number = None
             if number is not None and math.isfinite(number):
                 return number
+            if number is not None:
+                raise CondganError(f"config key '{key}': expected a finite number, got {value!r}")
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -321,9 +332,12 @@ def read_config_source(source: str) -> dict:
         text = entry.read_text()
         where = f"preset {source}"
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise CondganError(f"{where}: invalid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:  # an empty file (or only comments) would silently train the defaults
+        raise CondganError(f"config file '{source}' is empty; add config keys, or start from a preset "
+                           "(see `condgan presets`)")
     if not isinstance(data, dict):
         raise CondganError(f"{where}: top level must be a mapping of config keys")
     return data

@@ -250,3 +250,43 @@ def test_apply_override_into_plain_dict():
     apply_override(data, "model.g_width=8")
     apply_override(data, "train.steps=5")
     assert data == {"model": {"z_dim": 4, "g_width": 8}, "train": {"steps": 5}}
+
+
+def _float_keys() -> list[tuple[str, bool]]:
+    """(dotted key, is a list) for every float-valued config key."""
+    import types
+    import typing
+
+    out = []
+    for key in _flat_keys(Config):
+        cls = Config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            cls = typing.get_type_hints(cls)[p]
+        tp = typing.get_type_hints(cls)[leaf]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):   # Optional[X] → X
+            (tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        if tp is float:
+            out.append((key, False))
+        elif typing.get_origin(tp) is list and typing.get_args(tp) == (float,):
+            out.append((key, True))
+    return out
+
+
+def test_every_float_key_must_be_finite():
+    """NaN passes every range check (comparisons with NaN are false) and would only show up as
+    NaN losses, so non-finite values are refused for every float key, present and future."""
+    keys = _float_keys()
+    assert {("train.g_lr", False), ("reg.r1", False), ("train.g_betas", True)} <= set(keys)
+    for key, is_list in keys:
+        for value in (".nan", ".inf", "-.inf"):
+            msg = error({}, f"{key}={'[' + value + ']' if is_list else value}")
+            assert key in msg and "finite" in msg, (key, value, msg)
+
+
+def test_empty_config_file_is_refused(tmp_path):
+    path = tmp_path / "empty.yaml"
+    for text in ("", "\n# only a comment\n"):
+        path.write_text(text)
+        msg = error(str(path))
+        assert str(path) in msg and "is empty" in msg

@@ -1,5 +1,9 @@
 """`condgan` command line: one sub-command per module in condgan/cli/ (each exposes
-`register(subparsers)`). Errors print one line and exit non-zero; `--debug` shows tracebacks."""
+`register(subparsers)`). Errors print one line and exit non-zero; `--debug` shows tracebacks.
+
+Operating-system errors (disk full, permission denied, a path that is not a directory) are user
+errors too: the message names the file. Writes through `condgan.io` already say "cannot write
+PATH"; any other OSError is reported with its file name here, as a last resort."""
 
 from __future__ import annotations
 
@@ -38,11 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     except CondganError as e:
         if debug:
             raise
-        print(f"condgan: error: {e}", file=sys.stderr)
+        _error(str(e))
+        return 2
+    except OSError as e:
+        if debug:
+            raise
+        where = f"'{e.filename}': " if e.filename else ""
+        _error(f"{where}{e.strerror or e}")
         return 2
     except KeyboardInterrupt:
         print("condgan: interrupted (the last checkpoint is kept; re-run to resume)", file=sys.stderr)
         return 130
+
+
+def _error(message: str) -> None:
+    print(f"condgan: error: {' '.join(message.splitlines())}", file=sys.stderr)
 
 
 if __name__ == "__main__":

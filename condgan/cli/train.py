@@ -13,7 +13,7 @@ def run(args) -> int:
     from condgan.training.trainer import Trainer
 
     cfg = load_config(args.config, args.overrides)
-    trainer = Trainer(cfg, args.out, progress=not args.no_progress)
+    trainer = Trainer(cfg, args.out, progress=not args.no_progress, name=args.config)
     result = trainer.train()
     last = result.last_record or {}
     losses = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.endswith("loss"))
@@ -26,5 +26,6 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a GAN (re-running on the same --out resumes)")
     add_config_arguments(p)
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress output (by default: a bar on a terminal, else a line per log interval on stderr)")
     p.set_defaults(func=run)

@@ -409,10 +409,20 @@ def get_domain_extractor(
     return DomainExtractor(model, info, ident, weights_path, from_cache=False).eval()
 
 
+def _log_to_stderr(message: str) -> None:
+    import sys
+
+    print(f"condgan: {message}", file=sys.stderr, flush=True)
+
+
 @EXTRACTORS.register("domain")
 def _build_domain(data_cfg: DataConfig, seed: int = 0, device="cpu", cache_dir=None,
                   train_if_missing: bool = True, loader: Optional[Loader] = None,
-                  threads: int = TRAIN_THREADS, log: Log = None, **_unused):
-    """Registry factory (see get_domain_extractor); options for other extractors are ignored."""
+                  threads: int = TRAIN_THREADS, log: Log = _log_to_stderr, **_unused):
+    """Registry factory (see get_domain_extractor); options for other extractors are ignored.
+
+    Logs to stderr by default: this is the path `condgan evaluate` (and evaluation during
+    training) takes, and the first call trains the classifier for up to minutes, which without
+    a line per epoch looks like a hang. A cached classifier loads silently."""
     return get_domain_extractor(data_cfg, seed, device, cache_dir, train_if_missing,
                                 loader=loader, threads=threads, log=log)

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from condgan.errors import CondganError
-from condgan.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
+from condgan.io import DirectoryLock, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 
 
 class RunDir:
@@ -30,10 +30,25 @@ class RunDir:
     samples = property(lambda self: self.root / "samples")
     tensorboard = property(lambda self: self.root / "tb")
 
+    def lock(self) -> DirectoryLock:
+        """The run's writer lock (`RUN/.lock`): one training process per run directory.
+        Readers (sample, evaluate, report) do not take it: every file they read is replaced
+        atomically."""
+        return DirectoryLock(self.root, what="run directory")
+
     def read_config_dict(self) -> dict:
         if not self.config.exists():
             raise CondganError(f"'{self.root}' is not a condgan run directory (no config.yaml)")
-        return yaml.safe_load(self.config.read_text())
+        try:
+            data = yaml.safe_load(self.config.read_text())
+        except yaml.YAMLError as e:
+            problem = f"invalid YAML: {str(e).splitlines()[0]}"
+        else:
+            if isinstance(data, dict):
+                return data
+            problem = "not a mapping of config keys"
+        raise CondganError(f"'{self.config}' is damaged ({problem}); the run's config is also stored in "
+                           f"'{self.last}': re-running `condgan train` with the run's config rewrites it")
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

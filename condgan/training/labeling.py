@@ -111,6 +111,8 @@ class PredefinedLabeling(LabelingMode):
             idx = torch.randint(len(self.label_bank), (batch_size,), device=self.device, generator=generator)
             return Labels(None, self.label_bank[idx])
         if not self.num_classes:
+            # Unlabeled data (conditioning=none, g_conditioning=none): there is no class to
+            # draw, and drawing nothing keeps the RNG stream of the latents unchanged.
             return Labels(None, None)
         if self.prior is None:
             y = torch.randint(self.num_classes, (batch_size,), device=self.device, generator=generator)

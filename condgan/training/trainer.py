@@ -2,11 +2,18 @@
 
 One iteration = `train.d_steps` discriminator steps then one generator step (+ EMA update).
 Everything random draws from two seeded torch.Generators (data order; latents / fake labels /
-penalty noise) whose states are checkpointed, so a resumed run is bit-identical on CPU.
+penalty noise) whose states are checkpointed, so a resumed run is bit-identical on CPU — with
+the same number of CPU threads: the thread count changes how reductions are split, so a resume
+with another count (warned about) continues correctly but not bit for bit.
+
+One process trains in a run directory at a time (an flock on `RUN/.lock`, see
+`condgan.io.DirectoryLock`); the checkpoint is written before the sample grid of the same step,
+so a kill while drawing samples never costs a checkpoint interval.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +24,7 @@ import yaml
 from condgan.augment import AugmentedDiscriminator, DiffAugment
 from condgan.config import RESUMABLE_KEYS, Config, config_diff
 from condgan.errors import CondganError
+from condgan.io import remove_stale_temporaries
 from condgan.losses.conditioning.base import Labels
 from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
@@ -24,12 +32,45 @@ from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoi
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
-from condgan.training.logger import TrainingDiverged, TrainingLog
+from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
 from condgan.training.sampling import sample_grid, save_samples
 
 CHECKPOINT_FORMAT = 1
 GRID_COLUMNS = 10
 MAX_GRID_ROWS = 20
+# train.threads=0: at most this many threads. The networks condgan trains on CPU are small;
+# intra-op threads stop paying off beyond a few, while each extra thread costs a lot as soon as
+# the machine is shared (2 threads on a busy 2-core box ran ~6x slower than 1).
+MAX_AUTO_THREADS = 4
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask (taskset, cpusets), further limited by a
+    cgroup-v2 CPU quota (`docker --cpus`), which os.cpu_count() and torch's default ignore."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def resolve_threads(requested: int) -> int:
+    """`train.threads` → the torch CPU thread count used for training.
+
+    0 (the default) picks half of the available CPUs, at least 1 and at most MAX_AUTO_THREADS:
+    half, because a GAN step is a chain of small ops whose threads spin-wait on each other, and
+    leaving a core free keeps a second job (an evaluation, another run) from turning every
+    synchronization into a context switch. torch's own default (all physical cores) ignores
+    CPU quotas and oversubscribes shared machines. Any N > 0 is used as given."""
+    if requested > 0:
+        return requested
+    return max(1, min(MAX_AUTO_THREADS, available_cpus() // 2))
 
 
 def make_optimizer(params, cfg: Config, lr: float, betas) -> torch.optim.Optimizer:
@@ -37,12 +78,19 @@ def make_optimizer(params, cfg: Config, lr: float, betas) -> torch.optim.Optimiz
     return opt(params, lr=lr, betas=tuple(betas), weight_decay=cfg.train.weight_decay)
 
 
-def check_resumable(run: RunDir, cfg: Config) -> None:
+def check_resumable(run: RunDir, cfg: Config, state: dict | None = None) -> None:
     """An existing run directory may only be resumed with the same config, up to the keys that
-    do not change what a step computes (steps, intervals, logging)."""
-    if not run.config.exists():
+    do not change what a step computes (steps, intervals, logging).
+
+    The run's config is taken from its checkpoint when there is one (what is restored), else
+    from `config.yaml` (a run killed before its first checkpoint); a damaged `config.yaml` next
+    to a readable checkpoint is therefore harmless and is rewritten."""
+    if state is not None:
+        old = state["config"]
+    elif run.config.exists():
+        old = run.read_config_dict()
+    else:
         return
-    old = run.read_config_dict()
     changed = [k for k in config_diff(old, cfg.to_dict()) if k not in RESUMABLE_KEYS]
     if changed:
         detail = "; ".join(f"{k}: {_get(old, k)!r} → {_get(cfg.to_dict(), k)!r}" for k in changed[:5])
@@ -66,26 +114,72 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, out_dir: str | Path, progress: bool = True):
+    def __init__(self, cfg: Config, out_dir: str | Path, progress: bool = True, name: str | None = None):
+        """`progress`: a bar on a terminal, else plain progress lines on stderr, plus a summary
+        of what runs at the start; False is silent. `name`: what the run is called in that
+        summary (the preset or config file)."""
         self.cfg = cfg
         self.run = RunDir(out_dir)
         self.progress = progress
+        self.name = name
+        self.log: TrainingLog | None = None
+        self._lock = None
+        self._previous_threads: int | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
+        """Lock the run directory, then build everything (and restore the checkpoint). Undone by
+        `close()`; a failure here leaves a directory that did not exist before absent."""
+        root = self.run.root
+        if root.exists() and not root.is_dir():
+            raise CondganError(f"--out '{root}' is an existing file; a run directory is needed, "
+                               "choose another --out")
+        created = not root.exists()
+        self._lock = self.run.lock().acquire()
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            if created:
+                self._lock.path.unlink(missing_ok=True)
+                try:
+                    root.rmdir()
+                except OSError:
+                    pass  # it holds something else now: leave it
+            raise
+
+    def _setup(self) -> None:
         from condgan.data import load_dataset
         from condgan.data.sampler import BatchSampler
 
         cfg = self.cfg
-        check_resumable(self.run, cfg)
-        if cfg.train.threads > 0:
-            torch.set_num_threads(cfg.train.threads)
+        # Safe: we hold the run's lock, and only the trainer writes these two directories (the
+        # run root also receives eval.json / reports from unlocked readers, so it is left alone).
+        for directory in (self.run.checkpoints, self.run.samples):
+            remove_stale_temporaries(directory)
+        state = load_checkpoint(self.run.last) if self.run.last.exists() else None
+        check_resumable(self.run, cfg, state)
+        self.threads = resolve_threads(cfg.train.threads)
+        self._previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
         self.device = resolve_device(cfg.device)
+        if state is not None:
+            self._check_environment(state)
         data = load_dataset(cfg.data, "train")
         if cfg.train.batch_size > len(data):
             raise CondganError(f"train.batch_size={cfg.train.batch_size} exceeds the {len(data)} "
                                f"training samples of data set '{cfg.data.name}'")
         self.info = DataInfo.of(data)
+        self.num_train = len(data)
+        if self.info.num_classes == 0 and not self.info.multi_label:
+            needs = [f"model.{k}={getattr(cfg.model, k)}" for k in ("conditioning", "g_conditioning")
+                     if getattr(cfg.model, k) != "none"]
+            if needs:
+                where = f" (data.root '{cfg.data.root}')" if cfg.data.root else ""
+                raise CondganError(
+                    f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
+                    f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
+                    "--set model.conditioning=none --set model.g_conditioning=none")
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
@@ -118,15 +212,33 @@ class Trainer:
             self.evaluator = Evaluator(cfg.data, k, cfg.eval.extractor, cfg.eval.num_samples,
                                        cfg.eval.metrics, seed=0, device=self.device,
                                        real_split=cfg.eval.real_split)
-        if self.run.last.exists():
-            self._restore(load_checkpoint(self.run.last))
-        self.run.root.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            self._restore(state)
         atomic_write_text(self.run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def _check_environment(self, state: dict) -> None:
+        """Refuse a resume on another device type: the training RNG is a generator of the device
+        it was created on (a CPU state does not even load into a CUDA generator) and kernels
+        differ, so the run could neither continue nor reproduce. Checkpoints record the resolved
+        device, so `device=auto` resolving differently on another machine is caught too."""
+        saved = state.get("device")
+        if saved is not None and saved != self.device.type:
+            raise CondganError(
+                f"run '{self.run.root}' was trained on {saved}, this resume would run on "
+                f"{self.device.type} (device={self.cfg.device}); its random state is bound to the "
+                f"device: resume with --set device={saved}, or start a new --out")
+        saved_threads = state.get("threads")
+        if saved_threads is not None and saved_threads != self.threads and self.device.type == "cpu":
+            warn(f"run '{self.run.root}' was trained with {saved_threads} CPU thread(s), resuming "
+                 f"with {self.threads}: training continues, but not bit-identically to an "
+                 f"uninterrupted run (set train.threads={saved_threads} for that)")
 
     def _state(self) -> dict:
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.step,
+            "device": self.device.type,
+            "threads": self.threads,
             "best": self.best,
             "config": self.cfg.to_dict(),
             "data_info": self.info.to_dict(),
@@ -143,6 +255,11 @@ class Trainer:
     def _restore(self, state: dict) -> None:
         self.step = state["step"]
         self.best = state.get("best")
+        if self.best is not None and self.best.get("metric") != self.cfg.eval.best_metric:
+            # Another eval.best_metric now: the stored best is a value of a different metric
+            # (comparing an accuracy with a FID is meaningless), so the next evaluation starts
+            # the new series and overwrites best.pt.
+            self.best = None
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
         if self.ema:
@@ -232,6 +349,12 @@ class Trainer:
 
     @torch.no_grad()
     def write_samples(self) -> Path:
+        # Forked: whatever sampling draws from the global RNG, training and the checkpointed
+        # RNG state (written before the grid) do not see it.
+        with torch.random.fork_rng(devices=[]):
+            return self._write_samples()
+
+    def _write_samples(self) -> Path:
         g = self.sampling_generator()
         was_training = g.training
         g.eval()
@@ -249,42 +372,73 @@ class Trainer:
         # Finite losses do not guarantee finite weights (one bad update can overflow them).
         for name, net in (("generator", self.G), ("discriminator", self.D)):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
-                raise TrainingDiverged(f"{name} weights are not finite at step {self.step}; stopped, "
-                                       "the last checkpoint on disk is kept")
+                kept = ("the last checkpoint on disk is kept" if self.run.last.exists()
+                        else "no checkpoint was written yet")
+                raise TrainingDiverged(f"{name} weights are not finite at step {self.step}; stopped, {kept}")
+        if self.log is not None:
+            self.log.sync()  # logs up to this step reach disk before the checkpoint claims them
         save_checkpoint(self.run.last, self._state())
 
     # ------------------------------------------------------------------ the loop
+    def describe(self) -> str:
+        """What is about to run, for the start of a training log."""
+        cfg = self.cfg
+        labels = ("unlabeled" if self.info.num_classes == 0 else
+                  f"{self.info.num_classes} {'attributes' if self.info.multi_label else 'classes'}")
+        what = f"resuming at step {self.step} of {cfg.train.steps}" if self.step else f"{cfg.train.steps} steps"
+        return (f"condgan: training {self.name or 'config'} ({what}) into {self.run.root}\n"
+                f"condgan: data {cfg.data.name} ({self.num_train} images, {labels}), "
+                f"{cfg.model.conditioning} / {cfg.loss.adversarial}, seed {cfg.seed}, device {self.device}, "
+                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}, batch {cfg.train.batch_size}")
+
     def train(self) -> TrainResult:
-        self.setup()
+        try:
+            self.setup()
+            return self._train()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the logs, restore torch's thread count, release the run directory."""
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        if self._previous_threads is not None:
+            torch.set_num_threads(self._previous_threads)
+            self._previous_threads = None
+        if self._lock is not None:
+            self._lock.release()
+
+    def _train(self) -> TrainResult:
         cfg = self.cfg.train
         total = cfg.steps
-        log = TrainingLog(self.run.metrics, self.run.tensorboard, self.step, total, cfg.batch_size, self.progress)
-        last_good = self.step
+        if self.progress:
+            say(self.describe())
+        log = self.log = TrainingLog(self.run.metrics, self.run.tensorboard, self.step, total,
+                                     cfg.batch_size, self.progress)
+        last_good = self.step if self.run.last.exists() else None
         record = None
         t0 = time.perf_counter()
         self.G.train()
         self.D.train()
-        try:
-            while self.step < total:
-                losses = self.train_step()
-                self.step += 1
-                log.record(self.step, losses)
-                at_end = self.step == total
-                if self.step % cfg.log_every == 0 or self.step % cfg.checkpoint_every == 0 or at_end:
-                    record = log.flush(self.step, last_good) or record
-                if cfg.sample_every and self.step % cfg.sample_every == 0 and not at_end:
-                    self.write_samples()
-                if self.evaluator and (self.step % self.cfg.eval.every == 0 or at_end):
-                    self.evaluate(log)
-                if self.step % cfg.checkpoint_every == 0 or at_end:
-                    self.save()
-                    last_good = self.step
-                self.after_step(log)
-            if not self.run.last.exists():  # resumed a finished run: still leave a checkpoint
+        while self.step < total:
+            losses = self.train_step()
+            self.step += 1
+            log.record(self.step, losses)
+            at_end = self.step == total
+            if self.step % cfg.log_every == 0 or self.step % cfg.checkpoint_every == 0 or at_end:
+                record = log.flush(self.step, last_good) or record
+            if self.evaluator and (self.step % self.cfg.eval.every == 0 or at_end):
+                self.evaluate(log)
+            if self.step % cfg.checkpoint_every == 0 or at_end:
                 self.save()
-            self.write_samples()
-        finally:
-            log.close()
+                last_good = self.step
+            if cfg.sample_every and self.step % cfg.sample_every == 0 and not at_end:
+                self.write_samples()
+            self.after_step(log)
+        if not self.run.last.exists():  # resumed a finished run: still leave a checkpoint
+            self.save()
+        self.write_samples()
         return TrainResult(self.step, self.run.root, time.perf_counter() - t0, record)
 
     def evaluate(self, log: TrainingLog) -> dict[str, float]:
