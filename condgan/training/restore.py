@@ -12,6 +12,7 @@ from condgan.errors import CondganError
 from condgan.training.build import DataInfo, build_gan
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
+from condgan.training.latents import sample_latents
 from condgan.training.sampling import condition_vectors
 
 
@@ -25,9 +26,11 @@ class TrainedGenerator:
     device: torch.device
 
     @torch.no_grad()
-    def sample(self, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """One sample per entry of `classes` (int64 class / attribute indices)."""
-        z = torch.randn(len(classes), self.cfg.model.z_dim, generator=generator).to(self.device)
+    def sample(self, classes: torch.Tensor, generator: torch.Generator,
+               truncation: float | None = None) -> torch.Tensor:
+        """One sample per entry of `classes` (int64 class / attribute indices), latents drawn from
+        `generator`; `truncation` T resamples latent elements with |z_i| > T (BigGAN trick)."""
+        z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
         cnd = condition_vectors(classes.tolist(), self.info.num_classes, self.device)
         return self.generator(z, cnd)
 
@@ -40,7 +43,8 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
     def inputs():
         n = cfg.train.batch_size
         y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
-        z = torch.randn(n, cfg.model.z_dim, generator=gen).to(device)
+        # Untruncated N(0, I), the training prior: one set of statistics serves every truncation.
+        z = sample_latents(n, cfg.model.z_dim, gen, device=device)
         return z, condition_vectors(y.tolist(), info.num_classes, device)
 
     return inputs
