@@ -1,5 +1,6 @@
 """Sampling from a generator: class-conditional batches, fixed-latent grids (one row per class),
-and saving them as PNG (images) or scatter / histogram plots (vector data)."""
+and saving them as PNG (images) or scatter / histogram plots (vector data). Latents come from
+`condgan.training.latents.sample_latents` (optionally truncated: the BigGAN truncation trick)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def fixed_latents(z_dim: int, n: int, seed: int, device, truncation: float | Non
 @torch.no_grad()
 def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
                 seed: int, device, truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`per_class` samples for each class; column j uses the same latent in every row."""
+    """`per_class` samples for each class; column j uses the same latent in every row (drawn from
+    `seed`, with elements |z_i| > `truncation` resampled when it is set)."""
     z = fixed_latents(z_dim, per_class, seed, device, truncation).repeat(max(len(classes), 1), 1)
     rows = list(classes) or [0]
     y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
