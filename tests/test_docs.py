@@ -21,7 +21,7 @@ METHODS = ROOT / "docs" / "methods.md"
 EXPECTED_REGISTRIES = {"adversarial loss", "conditioning method", "regularizer", "labeling mode",
                        "metric", "feature extractor", "network", "data set"}
 # Strings that point outside the repository (a reader of the repo alone cannot follow them).
-OUTSIDE_REFERENCES = ("../shared", "SPEC.md", "/work/", "shared/seeds")
+OUTSIDE_REFERENCES = ("../shared", "SPEC.md", "SPEC §", "/work/", "shared/seeds")
 
 
 @functools.lru_cache(maxsize=None)
