@@ -89,6 +89,8 @@ class LossConfig:
     """Adversarial loss (SPEC §1): minimax, ns, ls, wasserstein, hinge."""
     mixed_batch: bool = False
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
+    label_smoothing: float = 0.0
+    """One-sided label smoothing α: D's real target becomes 1 − α (ns, minimax, ls only)."""
 
 
 @dataclass
@@ -99,6 +101,11 @@ class RegConfig:
     """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
     r2: float = 0.0
     """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
+    cr: float = 0.0
+    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
+    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
+    cr_fake: float = 0.0
+    """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
 
 
 @dataclass
@@ -124,6 +131,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     sample_every: int = 500
+    diffaugment: list[str] = field(default_factory=list)
+    """DiffAugment policies applied to every D input (Zhao 2020): any of color, translation,
+    cutout, e.g. [color, translation, cutout]; empty = off."""
+    diagnostics: bool = False
+    """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
+    with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     threads: int = 0
     """torch CPU threads; 0 keeps torch's default."""
 

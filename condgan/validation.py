@@ -64,8 +64,14 @@ def validate_config(cfg) -> None:
             raise CondganError(f"config key 'train.{key}' must be two numbers in [0, 1), got {betas}")
     if not 0 <= t.ema < 1:
         raise CondganError(f"config key 'train.ema' must be in [0, 1) (0 disables EMA), got {t.ema}")
-    for name in ("gp", "r1", "r2"):
+    for name in ("gp", "r1", "r2", "cr", "cr_fake"):
         _positive(f"reg.{name}", getattr(cfg.reg, name), allow_zero=True)
+    from condgan.augment import AUGMENTATIONS
+
+    for policy in t.diffaugment:
+        _registry("train.diffaugment", AUGMENTATIONS, policy)
+    if not 0 <= cfg.loss.label_smoothing < 1:
+        raise CondganError(f"config key 'loss.label_smoothing' must be in [0, 1), got {cfg.loss.label_smoothing}")
     _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
@@ -83,14 +89,17 @@ def validate_config(cfg) -> None:
         validate_data_config(cfg.data)
 
     # Combinations the math does not allow.
-    reason = CONDITIONING.get(m.conditioning).check(cfg)
-    if reason:
-        raise CondganError(reason)
+    for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg)):
+        if reason:
+            raise CondganError(reason)
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
     if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
         raise CondganError(
             f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "
             "(e.g. 10, WGAN-GP) or model.d_spectral_norm=true")
+    if cfg.loss.label_smoothing > 0 and adversarial.real_term_with_target is None:
+        raise CondganError(f"loss.label_smoothing needs a loss with a real target (ns, minimax, ls); "
+                           f"loss.adversarial={adversarial.name} has none")
     if cfg.reg.gp > 0 and m.d_norm == "batch":
         raise CondganError(
             "reg.gp with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "

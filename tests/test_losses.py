@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, Labels
 from condgan.losses.conditioning.concat import ConcatHead
@@ -433,3 +434,26 @@ def test_conditional_batch_norm_spatial_and_identity_at_init():
     assert torch.allclose(out[0], ref[0], atol=1e-6)
     plain_layer = ConditionalNorm("batch", 3)
     assert plain_layer.norm.affine and plain_layer(x, None).shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["ns", "minimax", "ls"])
+def test_one_sided_label_smoothing_softens_only_the_real_target(name):
+    """α = 0.1: BCE against target 0.9 for the logistic losses, (o − 0.9)² for LS; the fake
+    and generator terms are unchanged."""
+    o = torch.tensor([-2.0, 0.0, 0.5, 3.0], dtype=torch.float64)
+    loss = ADVERSARIAL_LOSSES.get(name)
+    smooth = loss.with_label_smoothing(0.1)
+    p = torch.sigmoid(o)
+    want = (o - 0.9).square() if name == "ls" else -(0.9 * p.log() + 0.1 * (1 - p).log())
+    torch.testing.assert_close(smooth.real_term(o), want)
+    assert torch.equal(smooth.fake_term(o), loss.fake_term(o))
+    assert torch.equal(smooth.gen_term(o), loss.gen_term(o))
+    assert loss.with_label_smoothing(0.0) is loss
+
+
+@pytest.mark.parametrize("name", ["hinge", "wasserstein"])
+def test_label_smoothing_rejected_for_losses_without_a_target(tiny_config, name):
+    with pytest.raises(CondganError, match=f"label_smoothing.*{name}"):
+        tiny_config(f"loss.adversarial={name}", "model.d_spectral_norm=true", "loss.label_smoothing=0.1")
+    with pytest.raises(CondganError, match=r"loss.label_smoothing.*\[0, 1\)"):
+        tiny_config("loss.label_smoothing=1.0")

@@ -63,3 +63,29 @@ def wgan_gradient_penalty(ctx: PenaltyContext) -> torch.Tensor:
     # + tiny constant: the gradient of sqrt at 0 is infinite.
     norm = (input_gradient_sq_norm(ctx, mixed, ctx.real_labels) + 1e-12).sqrt()
     return ctx.weight * (norm - 1).square().mean()
+
+
+def consistency_sq_distance(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
+    """Σ_heads ||D(x) − D(T(x))||² per sample, with T a random translation by up to 1/8 of the
+    image (one draw per sample from ctx.generator). Every head's output enters (the adversarial
+    logit, class logits, projections), so the whole discriminator is made consistent."""
+    from condgan.augment import translation
+
+    x = x.detach()
+    augmented = translation(x, ctx.generator) if x.dim() == 4 else x
+    out, out_aug = ctx.discriminator(x, labels.cnd), ctx.discriminator(augmented, labels.cnd)
+    return sum((out[k] - out_aug[k]).square().reshape(x.shape[0], -1).sum(1) for k in out)
+
+
+@REGULARIZERS.register("cr")
+def consistency_real(ctx: PenaltyContext) -> torch.Tensor:
+    """CR (Zhang et al. 2020, "Consistency Regularization for GANs", §3): λ · E_real ||D(x) − D(T(x))||².
+    With `cr_fake` it is the real half of bCR (Zhao et al. 2021, "Improved Consistency
+    Regularization for GANs", §3.1)."""
+    return ctx.weight * consistency_sq_distance(ctx, ctx.real, ctx.real_labels).mean()
+
+
+@REGULARIZERS.register("cr_fake")
+def consistency_fake(ctx: PenaltyContext) -> torch.Tensor:
+    """The fake half of bCR (Zhao et al. 2021, §3.1): λ_fake · E_fake ||D(x') − D(T(x'))||²."""
+    return ctx.weight * consistency_sq_distance(ctx, ctx.fake, ctx.fake_labels).mean()

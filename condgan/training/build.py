@@ -11,6 +11,7 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.training.labeling import LABELING
 
 
 @dataclass
@@ -54,8 +55,9 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     if info.multi_label and not method_cls.multi_label:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
-    method = method_cls(ADVERSARIAL_LOSSES.get(cfg.loss.adversarial), info.num_classes, cfg.model.cond_weight)
-    num_conditions = info.num_classes if cfg.model.g_conditioning != "none" else 0
+    adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
+    method = method_cls(adversarial, info.num_classes, cfg.model.cond_weight)
+    num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
     return GAN(generator.to(device), discriminator.to(device), method, info)

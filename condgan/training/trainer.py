@@ -14,12 +14,14 @@ from pathlib import Path
 import torch
 import yaml
 
+from condgan.augment import AugmentedDiscriminator, DiffAugment
 from condgan.config import RESUMABLE_KEYS, Config, config_diff
 from condgan.errors import CondganError
 from condgan.losses.conditioning.base import Labels
 from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
+from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.logger import TrainingDiverged, TrainingLog
@@ -98,6 +100,12 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.sampler = BatchSampler(len(data), cfg.train.batch_size,
                                     torch.Generator().manual_seed(cfg.seed + 1_000_003))
+        # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
+        # penalty inputs), drawing from the training RNG so resume stays bit-identical.
+        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.rng))
+                     if cfg.train.diffaugment else self.D)
+        self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
+                            if cfg.train.diagnostics else None)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
                           for name in REGULARIZERS.names() if getattr(cfg.reg, name) > 0]
         self.step = 0
@@ -127,6 +135,7 @@ class Trainer:
             "generator_ema": self.ema.state_dict() if self.ema else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
+            "labeling": self.labeling.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
                     "sampler": self.sampler.state_dict()},
         }
@@ -140,6 +149,7 @@ class Trainer:
             self.ema.load_state_dict(state["generator_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        self.labeling.load_state_dict(state.get("labeling", {}))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
@@ -148,7 +158,8 @@ class Trainer:
     def _real_batch(self) -> tuple[torch.Tensor, Labels]:
         idx = self.sampler.next_indices().to(self.device)
         y = self.labels[idx] if self.labels is not None else None
-        return self.images[idx], self.labeling.real(y)
+        x = self.images[idx]
+        return x, self.labeling.real(x, y)
 
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
         labels = self.labeling.fake(n, self.rng)
@@ -160,10 +171,10 @@ class Trainer:
         (mixed batch training, seed 001 §3) so batch-norm statistics are shared."""
         if self.cfg.loss.mixed_batch:
             both = Labels.cat(real_labels, fake_labels)
-            out = self.D(torch.cat([real, fake]), both.cnd)
+            out = self.d_fn(torch.cat([real, fake]), both.cnd)
             n = real.shape[0]
             return {k: v[:n] for k, v in out.items()}, {k: v[n:] for k, v in out.items()}
-        return self.D(real, real_labels.cnd), self.D(fake, fake_labels.cnd)
+        return self.d_fn(real, real_labels.cnd), self.d_fn(fake, fake_labels.cnd)
 
     def train_step(self) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -174,10 +185,15 @@ class Trainer:
             real, real_labels = self._real_batch()
             with torch.no_grad():
                 fake, fake_labels = self._fake_batch(batch)
+            if self.diagnostics:
+                self.diagnostics.arm()
             out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
             d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+            if self.diagnostics:
+                d_logs.update(self.diagnostics(d_logs, real.shape[0]))
             for penalty, weight in self.penalties:
-                ctx = PenaltyContext(self.D, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
+                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
                 value = penalty(ctx)
                 d_logs[f"d_{penalty.__name__}"] = value
                 d_loss = d_loss + value
@@ -192,7 +208,8 @@ class Trainer:
         if cfg.loss.mixed_batch:
             _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
         else:
-            out_f = self.D(fake, fake_labels.cnd)
+            out_f = self.d_fn(fake, fake_labels.cnd)
+        fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
         g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -200,17 +217,18 @@ class Trainer:
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
+        logs.update(self.labeling.update(self.step))
         logs["g_loss"] = g_loss
         return {k: v.detach() for k, v in logs.items()}
 
     # ------------------------------------------------------------------ sampling & outputs
     def sampling_generator(self, use_ema: bool = True) -> torch.nn.Module:
+        g = self.G
         if use_ema and self.ema:
             g = self.ema.module
             if self.cfg.train.standing_stats > 0:
                 g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-            return g
-        return self.G
+        return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
 
     @torch.no_grad()
     def write_samples(self) -> Path:

@@ -15,6 +15,11 @@ class AuxiliaryClassifier(ConditioningMethod):
 
     name = "ac"
     classify_fakes_in_d = True
+    has_class_logits = True
+    cond_loss_key = "d_cls"
+
+    def class_logits(self, out):
+        return out["cls"]
 
     def heads(self, feat_dim, spectral_norm):
         return {"adv": LinearHead(feat_dim, 1, spectral_norm),

@@ -29,7 +29,9 @@ class Labels:
 
     @staticmethod
     def cat(a: "Labels", b: "Labels") -> "Labels":
-        cat = lambda u, v: None if u is None else torch.cat([u, v])  # noqa: E731
+        # A part missing on either side (unconditional fakes of dynamic labeling, unlabeled
+        # data) makes the joint part missing: heads that need it are rejected at config time.
+        cat = lambda u, v: None if u is None or v is None else torch.cat([u, v])  # noqa: E731
         return Labels(cat(a.y, b.y), cat(a.cnd, b.cnd))
 
 
@@ -57,6 +59,10 @@ class ConditioningMethod:
 
     name = "base"
     multi_label = False
+    has_class_logits = False
+    """Whether `class_logits` gives K class logits (what dynamic labeling reads)."""
+    cond_loss_key: Optional[str] = None
+    """The key of D's conditioning term in `d_loss`'s logs (for the gradient-norm diagnostic)."""
 
     def __init__(self, adversarial: AdversarialLoss, num_classes: int, cond_weight: float = 1.0):
         self.adv = adversarial
@@ -80,6 +86,10 @@ class ConditioningMethod:
 
     def g_loss(self, fake: Outputs, fake_labels: Labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
+
+    def class_logits(self, out: Outputs) -> torch.Tensor:
+        """(B, K) D's class logits, for methods with `has_class_logits`."""
+        raise NotImplementedError(f"conditioning method '{self.name}' has no class logits")
 
     def adv_logit(self, out: Outputs, labels: Labels) -> torch.Tensor:
         """(B,) the real/fake logit of each sample, the scalar gradient penalties differentiate."""

@@ -1,0 +1,112 @@
+"""Labeling modes (SPEC §3): predefined targets, dynamic labeling from D's class logits, and the
+class-conditional sampler of a dynamic-labeling run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from condgan.errors import CondganError
+from condgan.losses.adversarial import ADVERSARIAL_LOSSES
+from condgan.losses.conditioning import CONDITIONING
+from condgan.training.labeling import LABELING, ClassifiedGenerator, DynamicLabeling, PredefinedLabeling
+from condgan.training.trainer import Trainer
+
+
+def method(name="ac_mod", k=3):
+    return CONDITIONING.get(name)(ADVERSARIAL_LOSSES.get("ns"), k, 1.0)
+
+
+def test_registered_modes():
+    assert {"predefined", "dynamic"} <= set(LABELING.names())
+
+
+def test_dynamic_targets_are_the_argmax_of_ds_class_logits_without_gradient():
+    cls = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5], [0.0, 0.1, 0.2]], requires_grad=True)
+    out = {"adv": torch.zeros(3), "cls": cls}
+    mode = DynamicLabeling.__new__(DynamicLabeling)
+    mode.num_classes, mode.multi_label = 3, False
+    labels = mode.relabel_fakes(out, mode.fake(3, torch.Generator()), method())
+    assert labels.y.tolist() == [1, 0, 2]
+    assert labels.cnd.tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 1]]
+    assert not labels.y.requires_grad and not labels.cnd.requires_grad
+
+
+def test_dynamic_needs_class_logits(tiny_config):
+    with pytest.raises(CondganError, match=r"labeling=dynamic.*conditioning=ca .*ac_mod"):
+        tiny_config("model.labeling=dynamic", "model.conditioning=ca")
+    with pytest.raises(CondganError, match=r"labeling=dynamic.*conditioning=pd"):
+        tiny_config("model.labeling=dynamic", "model.conditioning=pd")
+
+
+def test_predefined_on_unlabeled_data_gives_empty_targets(tiny_config):
+    mode = PredefinedLabeling(tiny_config(), None, 0, False, torch.device("cpu"))
+    labels = mode.fake(4, torch.Generator())
+    assert labels.y is None and labels.cnd is None
+
+
+class Recorder(Trainer):
+    """Records the fake labels and D's fake outputs every D loss sees."""
+
+    seen: list
+
+    def setup(self):
+        super().setup()
+        self.seen = []
+        d_loss = self.method.d_loss
+
+        def spy(out_r, out_f, real_labels, fake_labels):
+            self.seen.append((out_f["cls"].detach(), fake_labels.y, real_labels.y))
+            return d_loss(out_r, out_f, real_labels, fake_labels)
+
+        self.method.d_loss = spy
+
+
+def test_dynamic_training_uses_ds_predictions_and_an_unconditional_generator(tiny_config, tmp_path):
+    trainer = Recorder(tiny_config("model.labeling=dynamic", "model.conditioning=ac_mod", "train.steps=4"),
+                       tmp_path / "run", progress=False)
+    trainer.train()
+    assert trainer.G.label_input.kind == "none"  # despite g_conditioning=concat: G is unconditional
+    assert len(trainer.seen) == 4
+    for logits, fake_y, real_y in trainer.seen:
+        assert torch.equal(fake_y, logits.argmax(1))
+        assert real_y is not None  # reals keep their dataset labels
+    assert (tmp_path / "run" / "samples" / "latest.png").exists()
+
+
+class SignClassifier(nn.Module):
+    """D with class logits [-x_0, x_0]: class 1 iff the first coordinate is positive."""
+
+    def forward(self, x, cnd):
+        return {"adv": x[:, 0], "cls": torch.stack([-x[:, 0], x[:, 0]], 1)}
+
+
+class Identity(nn.Module):
+    def forward(self, z, cnd):
+        assert cnd is None  # the generator of a dynamic run is unconditional
+        return z.clone()
+
+
+def test_classified_generator_returns_the_requested_classes_deterministically():
+    g = ClassifiedGenerator(Identity(), SignClassifier(), method(k=2), seed=3)
+    z = torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(40) % 2
+    cnd = nn.functional.one_hot(target, 2).float()
+    x = g(z, cnd)
+    assert torch.equal((x[:, 0] > 0).long(), target)
+    kept = (z[:, 0] > 0).long() == target
+    assert torch.equal(x[kept], z[kept])          # rows that already matched keep their latent
+    assert torch.equal(ClassifiedGenerator(Identity(), SignClassifier(), method(k=2), seed=3)(z, cnd), x)
+    assert g.misses == 0
+
+
+def test_classified_generator_counts_a_class_g_never_produces():
+    class OnlyPositive(Identity):
+        def forward(self, z, cnd):
+            return z.abs()
+
+    g = ClassifiedGenerator(OnlyPositive(), SignClassifier(), method(k=2), seed=0, max_rounds=3)
+    cnd = nn.functional.one_hot(torch.tensor([0, 1, 0]), 2).float()
+    g(torch.randn(3, 2), cnd)
+    assert g.misses == 2
