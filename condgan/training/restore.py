@@ -12,6 +12,7 @@ from condgan.errors import CondganError
 from condgan.training.build import DataInfo, build_gan
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
+from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
 from condgan.training.sampling import condition_vectors
 
@@ -53,7 +54,11 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
 def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
                    device: str | torch.device = "cpu", standing_stats: int | None = None) -> TrainedGenerator:
     """The run's generator (EMA by default). `standing_stats` overrides `train.standing_stats`:
-    the number of batches used to re-estimate the EMA generator's BN statistics."""
+    the number of batches used to re-estimate the EMA generator's BN statistics.
+
+    `generator` is what the trainer's own sample grids call: for labeling modes whose G is
+    unconditional (dynamic labeling) it is the mode's wrapper that picks each requested class
+    with the checkpoint's discriminator, so `G(z, cnd)` honours `cnd` in every mode."""
     run = RunDir(run_dir)
     if not run.root.is_dir():
         raise CondganError(f"run directory '{run_dir}' does not exist")
@@ -74,4 +79,8 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
         g.load_state_dict(state["generator"])
         ema = False
     g.eval().requires_grad_(False)
+    d = gan.discriminator
+    d.load_state_dict(state["discriminator"])
+    d.eval().requires_grad_(False)
+    g = LABELING.get(cfg.model.labeling).sampling_generator(g, d, gan.method, cfg.seed)
     return TrainedGenerator(g, cfg, info, state["step"], ema, device)
