@@ -1,8 +1,9 @@
-"""`condgan sample RUN_DIR [--class N]... [--num N] [--seed S] [--ema/--no-ema] --out FILE.png`."""
+"""`condgan sample RUN_DIR [--class N]... [--num N] [--seed S] [--truncation T] [--ema/--no-ema] --out FILE.png`."""
 
 import argparse
 
 from condgan.errors import CondganError
+from condgan.training.latents import check_truncation
 from condgan.training.restore import load_generator
 from condgan.training.sampling import sample_grid, save_samples
 
@@ -10,6 +11,10 @@ from condgan.training.sampling import sample_grid, save_samples
 def run(args) -> int:
     if args.num < 1:
         raise CondganError(f"--num must be ≥ 1 (samples per class), got {args.num}")
+    if args.truncation is not None and args.truncation <= 0:  # the library reads 0 as "off"; here it is a typo
+        raise CondganError(f"--truncation must be > 0 (the |z| threshold, e.g. 0.5), got {args.truncation}; "
+                           "omit it for no truncation")
+    truncation = check_truncation(args.truncation, "--truncation")
     trained = load_generator(args.run_dir, use_ema=args.ema, checkpoint=args.checkpoint)
     k = trained.info.num_classes
     classes = args.classes if args.classes else list(range(k))
@@ -18,10 +23,12 @@ def run(args) -> int:
             raise CondganError(f"--class {c} is out of range: the run has {k} classes "
                                f"({', '.join(trained.info.class_names[:10])})")
     seed = trained.cfg.seed if args.seed is None else args.seed
-    x, y = sample_grid(trained.generator, trained.cfg.model.z_dim, classes, k, args.num, seed, trained.device)
+    x, y = sample_grid(trained.generator, trained.cfg.model.z_dim, classes, k, args.num, seed, trained.device,
+                       truncation)
     save_samples(args.out, x, y, args.num)
     print(f"wrote {len(x)} samples ({len(classes) if k else 1} rows × {args.num}) from step {trained.step} "
-          f"({'EMA' if trained.ema else 'raw'} generator, seed {seed}) to {args.out}")
+          f"({'EMA' if trained.ema else 'raw'} generator, seed {seed}"
+          f"{f', truncation {truncation}' if truncation else ''}) to {args.out}")
     return 0
 
 
@@ -31,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--class", dest="classes", type=int, action="append", default=[], metavar="N")
     p.add_argument("--num", type=int, default=10, help="samples per class")
     p.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    p.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="truncation trick: resample latent elements with |z| > T (T > 0; default: none)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="use the EMA generator (default) or the raw one")
     p.add_argument("--checkpoint", choices=["last", "best"], default="last")

@@ -12,6 +12,8 @@ from condgan.errors import CondganError
 from condgan.training.build import DataInfo, build_gan
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
+from condgan.training.labeling import LABELING
+from condgan.training.latents import sample_latents
 from condgan.training.sampling import condition_vectors
 
 
@@ -25,9 +27,11 @@ class TrainedGenerator:
     device: torch.device
 
     @torch.no_grad()
-    def sample(self, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """One sample per entry of `classes` (int64 class / attribute indices)."""
-        z = torch.randn(len(classes), self.cfg.model.z_dim, generator=generator).to(self.device)
+    def sample(self, classes: torch.Tensor, generator: torch.Generator,
+               truncation: float | None = None) -> torch.Tensor:
+        """One sample per entry of `classes` (int64 class / attribute indices), latents drawn from
+        `generator`; `truncation` T resamples latent elements with |z_i| > T (BigGAN trick)."""
+        z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
         cnd = condition_vectors(classes.tolist(), self.info.num_classes, self.device)
         return self.generator(z, cnd)
 
@@ -40,7 +44,8 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
     def inputs():
         n = cfg.train.batch_size
         y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
-        z = torch.randn(n, cfg.model.z_dim, generator=gen).to(device)
+        # Untruncated N(0, I), the training prior: one set of statistics serves every truncation.
+        z = sample_latents(n, cfg.model.z_dim, gen, device=device)
         return z, condition_vectors(y.tolist(), info.num_classes, device)
 
     return inputs
@@ -49,7 +54,11 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
 def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
                    device: str | torch.device = "cpu", standing_stats: int | None = None) -> TrainedGenerator:
     """The run's generator (EMA by default). `standing_stats` overrides `train.standing_stats`:
-    the number of batches used to re-estimate the EMA generator's BN statistics."""
+    the number of batches used to re-estimate the EMA generator's BN statistics.
+
+    `generator` is what the trainer's own sample grids call: for labeling modes whose G is
+    unconditional (dynamic labeling) it is the mode's wrapper that picks each requested class
+    with the checkpoint's discriminator, so `G(z, cnd)` honours `cnd` in every mode."""
     run = RunDir(run_dir)
     if not run.root.is_dir():
         raise CondganError(f"run directory '{run_dir}' does not exist")
@@ -70,4 +79,8 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
         g.load_state_dict(state["generator"])
         ema = False
     g.eval().requires_grad_(False)
+    d = gan.discriminator
+    d.load_state_dict(state["discriminator"])
+    d.eval().requires_grad_(False)
+    g = LABELING.get(cfg.model.labeling).sampling_generator(g, d, gan.method, cfg.seed)
     return TrainedGenerator(g, cfg, info, state["step"], ema, device)

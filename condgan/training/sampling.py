@@ -1,5 +1,6 @@
 """Sampling from a generator: class-conditional batches, fixed-latent grids (one row per class),
-and saving them as PNG (images) or scatter / histogram plots (vector data)."""
+and saving them as PNG (images) or scatter / histogram plots (vector data). Latents come from
+`condgan.training.latents.sample_latents` (optionally truncated: the BigGAN truncation trick)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from condgan.training.checkpoint import atomic_write_bytes
+from condgan.training.latents import sample_latents
 
 
 def condition_vectors(classes: Sequence[int], num_classes: int, device) -> torch.Tensor | None:
@@ -22,18 +24,19 @@ def condition_vectors(classes: Sequence[int], num_classes: int, device) -> torch
     return F.one_hot(torch.as_tensor(list(classes), device=device), num_classes).float()
 
 
-def fixed_latents(z_dim: int, n: int, seed: int, device) -> torch.Tensor:
-    """Latents that depend only on (seed, n): drawn from their own generator, so sampling never
-    disturbs — and is never disturbed by — the training RNG."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, z_dim, generator=g).to(device)
+def fixed_latents(z_dim: int, n: int, seed: int, device, truncation: float | None = None) -> torch.Tensor:
+    """Latents that depend only on (seed, n, truncation): drawn from their own CPU generator, so
+    sampling never disturbs — and is never disturbed by — the training RNG. `truncation` T
+    resamples |z_i| > T (see condgan.training.latents)."""
+    return sample_latents(n, z_dim, torch.Generator().manual_seed(seed), truncation, device)
 
 
 @torch.no_grad()
 def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
-                seed: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`per_class` samples for each class; column j uses the same latent in every row."""
-    z = fixed_latents(z_dim, per_class, seed, device).repeat(max(len(classes), 1), 1)
+                seed: int, device, truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`per_class` samples for each class; column j uses the same latent in every row (drawn from
+    `seed`, with elements |z_i| > `truncation` resampled when it is set)."""
+    z = fixed_latents(z_dim, per_class, seed, device, truncation).repeat(max(len(classes), 1), 1)
     rows = list(classes) or [0]
     y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
     cnd = condition_vectors(y.tolist(), num_classes, device) if num_classes else None
