@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from condgan.losses.conditioning.base import Labels
 from condgan.registry import Registry
+from condgan.training.latents import sample_latents
 
 LABELING: Registry[type["LabelingMode"]] = Registry("labeling mode")
 
@@ -176,6 +177,8 @@ class ClassifiedGenerator(torch.nn.Module):
         super().__init__()
         self.generator, self.discriminator, self.method = generator, discriminator, method
         self.seed, self.max_rounds = seed, max_rounds
+        self.truncation: float | None = None
+        """Truncation of the redrawn latents (callers that truncate the first draw set it)."""
         self.misses = 0
 
     @torch.no_grad()
@@ -200,7 +203,7 @@ class ClassifiedGenerator(torch.nn.Module):
             todo = self.method.class_logits(self.discriminator(x, None)).argmax(1) != target
             if not todo.any():
                 break
-            fresh = torch.randn(int(todo.sum()), z.shape[1], generator=rng).to(z.device)
+            fresh = sample_latents(int(todo.sum()), z.shape[1], rng, self.truncation, device=z.device)
             x[todo] = self.generator(fresh, None)
         else:
             todo = self.method.class_logits(self.discriminator(x, None)).argmax(1) != target

@@ -32,6 +32,7 @@ from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoi
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
+from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
 from condgan.training.sampling import sample_grid, save_samples
 
@@ -280,7 +281,7 @@ class Trainer:
 
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
         labels = self.labeling.fake(n, self.rng)
-        z = torch.randn(n, self.cfg.model.z_dim, device=self.device, generator=self.rng)
+        z = sample_latents(n, self.cfg.model.z_dim, self.rng)
         return self.G(z, labels.cnd), labels
 
     def _discriminate(self, real, real_labels, fake, fake_labels):
