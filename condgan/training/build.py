@@ -54,7 +54,7 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     if info.multi_label and not method_cls.multi_label:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
-    method = method_cls(ADVERSARIAL_LOSSES.get(cfg.loss.adversarial), info.num_classes, cfg.model.cond_weight)
+    method = method_cls.from_config(cfg, ADVERSARIAL_LOSSES.get(cfg.loss.adversarial), info.num_classes)
     num_conditions = info.num_classes if cfg.model.g_conditioning != "none" else 0
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
