@@ -7,6 +7,10 @@ itself (its `after_step` hook stamps the time), with checkpoint and sample inter
 run. Rounds alternate between the two to spread machine noise evenly.
 
     python benchmarks/train_step_bench.py [--preset mnist5k-cagan] [--steps 300] [--rounds 3]
+        [--set model.conditioning=d2dce ...]
+
+The bare loop is written for the preset's `ca` and for `d2dce` (ReACGAN: adversarial loss on the
+ψ head plus λ·D2D-CE on the feature-normalized head, written out by hand below).
 """
 
 from __future__ import annotations
@@ -49,23 +53,50 @@ def bare_seconds_per_step(trainer: Trainer, steps: int) -> float:
     images, labels = trainer.images, trainer.labels
     K, B, zd, decay = trainer.info.num_classes, cfg.train.batch_size, cfg.model.z_dim, cfg.train.ema
     adv = trainer.method.adv  # the same per-sample loss terms, read once
-    assert cfg.model.conditioning == "ca" and not cfg.loss.mixed_batch, "bare loop is written for CA-GAN"
+    method = cfg.model.conditioning
+    assert method in ("ca", "d2dce") and not cfg.loss.mixed_batch, "bare loop is written for ca and d2dce"
+    lam, tau, m_p = cfg.model.cond_weight, cfg.model.cond_temperature, cfg.model.cond_margin_pos
+    m_n = 1 - m_p if cfg.model.cond_margin_neg is None else cfg.model.cond_margin_neg
+    assert cfg.model.d2dce_variant == "full"
+
+    def d2dce(embed, y):
+        f, proxy_sim = embed[:, :-K], embed[:, -K:]
+        pos = (proxy_sim.gather(1, y[:, None]).squeeze(1) - m_p).clamp(max=0) / tau
+        neg = ((f @ f.T - m_n).clamp(min=0) / tau).masked_fill(y[:, None] == y[None, :], float("-inf"))
+        return (torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos).mean()
+
+    if method == "d2dce":  # the hand-written loss is the library's loss
+        with torch.no_grad():
+            embed = D(images[:B], F.one_hot(labels[:B], K).float())["embed"]
+            assert torch.allclose(d2dce(embed, labels[:B]), trainer.method.class_loss(embed, labels[:B]))
     g = torch.Generator().manual_seed(0)
     stamps = []
     for _ in range(steps):
         idx = torch.randint(len(images), (B,), generator=g)
-        x, c_r = images[idx], F.one_hot(labels[idx], K).float()
-        c_f = F.one_hot(torch.randint(K, (B,), generator=g), K).float()
+        y_r = labels[idx]
+        x, c_r = images[idx], F.one_hot(y_r, K).float()
+        y_f = torch.randint(K, (B,), generator=g)
+        c_f = F.one_hot(y_f, K).float()
         with torch.no_grad():
             fake = G(torch.randn(B, zd, generator=g), c_f)
-        d_loss = ((adv.real_term(D(x, c_r)["cond"]) * c_r).sum(1).mean()
-                  + (adv.fake_term(D(fake, c_f)["cond"]) * c_f).sum(1).mean())
+        out_r, out_f = D(x, c_r), D(fake, c_f)
+        if method == "ca":
+            d_loss = ((adv.real_term(out_r["cond"]) * c_r).sum(1).mean()
+                      + (adv.fake_term(out_f["cond"]) * c_f).sum(1).mean())
+        else:
+            d_loss = (adv.real_term(out_r["adv"]).mean() + adv.fake_term(out_f["adv"]).mean()
+                      + lam * d2dce(out_r["embed"], y_r))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        c_f = F.one_hot(torch.randint(K, (B,), generator=g), K).float()
+        y_f = torch.randint(K, (B,), generator=g)
+        c_f = F.one_hot(y_f, K).float()
         fake = G(torch.randn(B, zd, generator=g), c_f)
-        g_loss = (adv.gen_term(D(fake, c_f)["cond"]) * c_f).sum(1).mean()
+        out_f = D(fake, c_f)
+        if method == "ca":
+            g_loss = (adv.gen_term(out_f["cond"]) * c_f).sum(1).mean()
+        else:
+            g_loss = adv.gen_term(out_f["adv"]).mean() + lam * d2dce(out_f["embed"], y_f)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -83,10 +114,13 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. model.conditioning=d2dce")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.preset, [f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}",
-                                    "train.sample_every=0", f"train.log_every={min(50, args.steps)}"])
+    cfg = load_config(args.preset, args.overrides + [
+        f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}", "train.sample_every=0",
+        f"train.log_every={min(50, args.steps)}"])
     ours, bare = [], []
     for r in range(args.rounds):
         t_ours, trainer = condgan_seconds_per_step(cfg, args.steps)
@@ -96,7 +130,8 @@ def main():
         print(f"round {r + 1}: condgan {t_ours * 1e3:.2f} ms/step   bare {t_bare * 1e3:.2f} ms/step   "
               f"ratio {t_ours / t_bare:.3f}")
     mo, mb = statistics.median(ours), statistics.median(bare)
-    print(f"preset {args.preset}, batch {cfg.train.batch_size}, {args.steps} steps × {args.rounds} rounds, "
+    print(f"preset {args.preset} {' '.join('--set ' + o for o in args.overrides)}, "
+          f"conditioning {cfg.model.conditioning}, batch {cfg.train.batch_size}, {args.steps} steps × {args.rounds} rounds, "
           f"torch {torch.__version__}, {args.threads} threads")
     print(f"median: condgan {mo * 1e3:.2f} ms/step, bare PyTorch {mb * 1e3:.2f} ms/step, ratio {mo / mb:.3f}")
 

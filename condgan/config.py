@@ -81,6 +81,18 @@ class ModelConfig:
     d_activation: str = "lrelu"
     mlp_hidden: int = 128
     mlp_layers: int = 3
+    # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
+    # the methods themselves (ConditioningMethod.check) and ignored by the other methods.
+    cond_temperature: float = 0.5
+    """τ of the 2c / d2dce softmax over cosine similarities (> 0)."""
+    cond_margin_pos: float = 0.98
+    """D2D-CE positive margin m_p in [-1, 1]: easy positives f·v_y ≥ m_p give no gradient."""
+    cond_margin_neg: Optional[float] = None
+    """D2D-CE negative margin m_n in [-1, 1]; unset means 1 - cond_margin_pos."""
+    cond_proj_dim: int = 512
+    """Dimension d of the normalized embedding f = p(h)/|p(h)| (seed 004: 512 on CIFAR-10)."""
+    d2dce_variant: str = "full"
+    """full (Eq. 6), no_margin (Eq. 5: no clamps) or proxy_only (normalized softmax CE, Eq. 3)."""
 
 
 @dataclass

@@ -57,14 +57,15 @@ class Recorder(Trainer):
         d_loss = self.method.d_loss
 
         def spy(out_r, out_f, real_labels, fake_labels):
-            self.seen.append((out_f["cls"].detach(), fake_labels.y, real_labels.y))
+            self.seen.append((self.method.class_logits(out_f).detach(), fake_labels.y, real_labels.y))
             return d_loss(out_r, out_f, real_labels, fake_labels)
 
         self.method.d_loss = spy
 
 
-def test_dynamic_training_uses_ds_predictions_and_an_unconditional_generator(tiny_config, tmp_path):
-    trainer = Recorder(tiny_config("model.labeling=dynamic", "model.conditioning=ac_mod", "train.steps=4"),
+@pytest.mark.parametrize("name", ["ac_mod", "am", "label", "mh", "tac"])
+def test_dynamic_training_uses_ds_predictions_and_an_unconditional_generator(tiny_config, tmp_path, name):
+    trainer = Recorder(tiny_config("model.labeling=dynamic", f"model.conditioning={name}", "train.steps=4"),
                        tmp_path / "run", progress=False)
     trainer.train()
     assert trainer.G.label_input.kind == "none"  # despite g_conditioning=concat: G is unconditional

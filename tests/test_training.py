@@ -44,7 +44,7 @@ def assert_same_state(a: dict, b: dict):
 
 # ------------------------------------------------------------------ (a) the matrix
 ADVERSARIAL = ["minimax", "ns", "ls", "wasserstein", "hinge"]
-METHODS = ["none", "ac", "ac_mod", "ca", "pd"]
+METHODS = ["none", "ac", "ac_mod", "ca", "pd", "label", "am", "mh", "tac", "2c", "d2dce"]
 
 
 @pytest.mark.parametrize("mixed", [False, True])
@@ -62,13 +62,28 @@ def test_matrix_trains(tmp_path, adv, method, mixed):
     for r in recs:
         for key in ("d_loss", "g_loss"):
             assert math.isfinite(r[key]), (key, r)
-    if method in ("ac", "ac_mod"):
+    if method in ("ac", "ac_mod", "tac", "2c", "d2dce"):
         assert "d_cls" in recs[0] and "g_cls" in recs[0]
     # D and G actually trained
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["step"] == 5
     assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
     assert (tmp_path / "samples" / "latest.png").exists()
+
+
+@pytest.mark.parametrize("extra", [
+    ["reg.gp=10", "model.d_norm=layer", "model.g_conditioning=concat"],
+    ["reg.r1=1", "reg.r2=1", "model.g_conditioning=cbn", "loss.mixed_batch=true"],
+    ["model.d_spectral_norm=true", "model.g_conditioning=cbn", "train.d_steps=2", "model.d2dce_variant=no_margin"],
+])
+@pytest.mark.parametrize("method", ["label", "am", "mh", "tac", "2c", "d2dce"])
+def test_new_methods_with_penalties_and_g_conditioning(tmp_path, method, extra):
+    train(tmp_path, "train.steps=3", "train.log_every=1", f"model.conditioning={method}",
+          "loss.adversarial=hinge", "model.cond_proj_dim=16", *extra)
+    recs = loss_records(tmp_path)
+    assert len(recs) == 3 and all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in recs)
+    penalties = [k for k in recs[0] if k.endswith("_penalty")]
+    assert len(penalties) == sum(x.startswith("reg.") for x in extra)
 
 
 def test_wasserstein_without_lipschitz_rejected_at_config_time(tmp_path):

@@ -4,6 +4,9 @@ from condgan.losses.conditioning import (  # noqa: F401  (registration)
     auxiliary,
     concat,
     conditional_activation,
+    contrastive,
+    label,
+    multi_hinge,
     projection,
     unconditional,
 )

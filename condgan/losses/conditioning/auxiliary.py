@@ -65,3 +65,36 @@ class AuxiliaryClassifierPlus(ModifiedAuxiliaryClassifier):
         uniform_ce = -F.log_softmax(fake["cls"], dim=1).mean(1).mean()
         logs["d_uniform"] = uniform_ce
         return loss + self.cond_weight * uniform_ce, logs
+
+
+@CONDITIONING.register("tac")
+class TwinAuxiliaryClassifier(ModifiedAuxiliaryClassifier):
+    """TAC-GAN (Gong et al. 2019; seed 004 App. E): AC-GAN* plus a twin classifier C_mi that D
+    trains on fakes and G then fights, so G no longer just minimizes the conditional entropy
+    H(y|x') (which makes AC-GAN miss overlapping classes, seed 004 Fig. A4):
+
+    L_D = adv_D + λ [CE(C(x), y) + CE(C_mi(x'), y')]
+    L_G = adv_G + λ [CE(C(x'), y') - CE(C_mi(x'), y')]
+
+    The minus sign makes G maximize the twin's error; C_mi must be both trained (D loss) and read
+    (G loss) — the public implementation that builds it and never reads it is plain AC-GAN*.
+    """
+
+    name = "tac"
+
+    def heads(self, feat_dim, spectral_norm):
+        heads = super().heads(feat_dim, spectral_norm)
+        heads["twin_cls"] = LinearHead(feat_dim, self.num_classes, spectral_norm)
+        return heads
+
+    def d_loss(self, real, fake, real_labels, fake_labels):
+        loss, logs = super().d_loss(real, fake, real_labels, fake_labels)
+        twin = F.cross_entropy(fake["twin_cls"], fake_labels.y)
+        logs["d_twin_cls"] = twin
+        return loss + self.cond_weight * twin, logs
+
+    def g_loss(self, fake, fake_labels):
+        loss, logs = super().g_loss(fake, fake_labels)
+        twin = F.cross_entropy(fake["twin_cls"], fake_labels.y)
+        logs["g_twin_cls"] = twin
+        return loss - self.cond_weight * twin, logs

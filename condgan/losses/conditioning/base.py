@@ -70,6 +70,12 @@ class ConditioningMethod:
         self.cond_weight = cond_weight
 
     @classmethod
+    def from_config(cls, cfg, adversarial: AdversarialLoss, num_classes: int) -> "ConditioningMethod":
+        """The method with its options read from a validated `cfg`. Methods with their own
+        hyperparameters (temperature, margins, ...) override this; the build code never names them."""
+        return cls(adversarial, num_classes, cfg.model.cond_weight)
+
+    @classmethod
     def check(cls, cfg) -> Optional[str]:
         """A reason why this method cannot run with `cfg`, or None. Called before any work."""
         if cfg.data.attributes and not cls.multi_label:
