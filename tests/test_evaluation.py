@@ -338,7 +338,7 @@ def test_npz_layouts_and_ranges_are_converted_to_the_data_shape(tmp_path):
         load_fakes(tmp_path / "lab.npz", (1, 16, 16), names)
 
 
-def test_baseline_scores_held_out_real_data(tmp_path, capsys, cache):
+def test_baseline_scores_held_out_real_data(trained_run, tmp_path, capsys, cache):
     out = tmp_path / "base.json"
     code = main(["evaluate", "--baseline", "--data", "digits", "--set", "data.image_size=16", "--num-samples", "200",
                  "--metrics", "fid,am_score,conditional_accuracy,class_tv", "--out", str(out)])
@@ -348,3 +348,8 @@ def test_baseline_scores_held_out_real_data(tmp_path, capsys, cache):
     assert res["generator"] == "real-data" and res["num_samples"] == 200 and res["real_split"] == "test"
     assert "real-data images" in printed and "baseline: 200 real train images (20 per class)" in printed
     assert res["metrics"]["conditional_accuracy"] > 0.95 and res["metrics"]["am_score/kl"] < 0.02
+    # and `condgan report RUN --baseline FILE` shows it as the real-data row under the runs
+    report = tmp_path / "rep.md"
+    assert main(["report", str(trained_run), "--baseline", str(out), "--out", str(report)]) == 0
+    row = next(l for l in report.read_text().splitlines() if l.startswith("| baseline:digits |"))
+    assert "real data (baseline)" in row and f"{res['metrics']['fid']:.4g}" in row

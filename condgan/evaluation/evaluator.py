@@ -283,10 +283,12 @@ class Evaluator:
         result.intra_fid_flagged = flagged
         if not flagged:
             return
-        listed = ", ".join(f"{y} ({r} real, {f} fake)" for y, (r, f) in flagged.items())
+        reals = sorted({r for r, _ in flagged.values()})
+        span = f"{reals[0]}" if len(reals) == 1 else f"{reals[0]}-{reals[-1]}"
         result.notes.append(
-            f"intra_fid: {len(flagged)} class(es) left out of the average — fewer than {min_real} real "
-            f"images (feature dims + 1) in the {self.real.split} split or fewer than 2 fakes: {listed}")
+            f"intra_fid: class(es) {', '.join(map(str, flagged))} left out of the average: a class needs "
+            f"{min_real} real images (feature dims + 1) and 2 fakes, these have {span} real images in the "
+            f"{self.real.split} split (counts in intra_fid_flagged_classes)")
         if "intra_fid" not in result.metrics:
             result.notes.append("intra_fid not reported: every class is flagged (evaluate against a larger "
                                 "split, e.g. --real-split train, or use more fakes)")
