@@ -20,8 +20,8 @@ duplicated points do: a point with k exact copies has radius 0, and a fully coll
 (every fake the same point) has fake radii 0. With '≤' a fake equal to a real point is inside
 that point's ball even when the radius is 0: a collapse onto a real image that occurs k or more
 times in the real set keeps precision 1 (and recall counts those copies), while '<' scores
-precision 0 for fakes that are literally real images. The `prdc` package itself uses '<' for precision / recall too, so
-our precision / recall differ from it on such ties only. Distances of identical points are
+precision 0 for fakes that are literally real images. The `prdc` package itself uses '<' for
+precision / recall too, so our precision / recall differ from it on such ties only. Distances of identical points are
 exactly 0 (knn.py recomputes near-zero entries exactly), so zero-distance ties are decided on
 exact values; ties at a non-zero distance (a fake copying real i, at exactly the k-NN radius of a
 real j whose k-th neighbour is i) are decided by float rounding, as in every implementation.
@@ -31,7 +31,7 @@ the fake radii in one pass over fake×fake blocks, then all four sums in one pas
 blocks (running 'any' over blocks for recall and coverage). Memory is O(block + N), never
 N_f × N_r. Distances are compared squared (same order), in float64 by default: that is what the
 `prdc` package effectively does (sklearn upcasts float32 to float64 for euclidean distances), so
-the two agree comparison for comparison. dtype="float32" makes the matmuls ~3× cheaper (prdc ~30 %
+the two agree comparison for comparison (apart from '≤' vs '<' on ties). dtype="float32" makes the matmuls ~3× cheaper (prdc ~30 %
 faster overall) and gave identical numbers on the 10k × 64 benchmark, but its rounding (~1e-7 of
 ‖x‖², more for long feature vectors) can flip borderline comparisons.
 """
