@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -291,7 +290,7 @@ def test_fakes_folder_and_npz_give_the_same_metrics(tmp_path, capsys, cache):
         code = main(["evaluate", "--fakes", str(tmp_path / src), "--data", "digits", "--set", "data.image_size=16",
                      "--metrics", metrics])
         assert code == 0, capsys.readouterr().err
-        results.append(json.loads((tmp_path / f"{Path(src).stem}.eval.json").read_text()))
+        results.append(json.loads((tmp_path / f"{src}.eval.json").read_text()))  # default: next to PATH
     folder, npz = results
     assert folder["generator"] == "external" and folder["run"] == str(tmp_path / "fakes")
     assert folder["num_samples"] == 80 and folder["skipped_metrics"] == {}

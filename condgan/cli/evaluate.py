@@ -40,7 +40,7 @@ def _default_out(args) -> str:
         return os.path.join(args.run_dir, "eval.json")
     if args.fakes:  # next to the fakes, never inside the folder (it would be listed as a fake)
         p = Path(args.fakes.rstrip("/\\"))
-        return str(p.with_name(p.stem + ".eval.json") if p.suffix else p.with_name(p.name + ".eval.json"))
+        return str(p.with_name(p.name + ".eval.json"))  # DIR.eval.json, X.npz.eval.json
     return f"{args.data}-baseline.eval.json"
 
 
@@ -116,6 +116,6 @@ def register(sub) -> None:
                    help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None,
-                   help="JSON file (default RUN_DIR/eval.json, PATH.eval.json next to --fakes, "
+                   help="JSON file (default RUN_DIR/eval.json, PATH.eval.json next to --fakes PATH, "
                         "NAME-baseline.eval.json for --baseline)")
     p.set_defaults(func=run)

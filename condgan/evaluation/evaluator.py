@@ -290,8 +290,10 @@ class Evaluator:
             f"{min_real} real images (feature dims + 1) and 2 fakes, these have {span} real images in the "
             f"{self.real.split} split (counts in intra_fid_flagged_classes)")
         if "intra_fid" not in result.metrics:
-            result.notes.append("intra_fid not reported: every class is flagged (evaluate against a larger "
-                                "split, e.g. --real-split train, or use more fakes)")
+            few_real = any(r < min_real for r, _ in flagged.values())
+            result.notes.append("intra_fid not reported: every class is flagged ("
+                                + ("evaluate against a split with more images per class, e.g. --real-split train"
+                                   if few_real else "generate at least 2 fakes per class") + ")")
 
     # ------------------------------------------------------------------ real data as fakes
     def baseline_images(self, num_samples: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
