@@ -299,6 +299,11 @@ def test_fakes_folder_and_npz_give_the_same_metrics(tmp_path, capsys, cache):
         assert npz["metrics"][key] == pytest.approx(value, abs=1e-6), key
     # real digits as fakes: the classifier recognises the requested classes
     assert folder["metrics"]["conditional_accuracy"] > 0.9
+    # --num-samples takes a per-class subset: 4 of each class's 8, the class mix stays uniform
+    assert main(["evaluate", "--fakes", str(tmp_path / "fakes.npz"), "--data", "digits", "--set", "data.image_size=16",
+                 "--metrics", "class_tv", "--num-samples", "40", "--out", str(tmp_path / "sub.json")]) == 0
+    sub = json.loads((tmp_path / "sub.json").read_text())
+    assert sub["num_samples"] == 40 and not any("not balanced" in n for n in sub["notes"])
     # flat folder = unlabeled: class metrics are skipped with a reason, the rest computed
     flat = tmp_path / "flat"
     flat.mkdir()

@@ -368,7 +368,8 @@ def evaluate_fakes(path, data_cfg, num_samples: int | None = None, metrics=None,
                    extractor_options: dict | None = None, real_split: str = "test") -> dict:
     """Score an external generator's images (a folder or .npz, see condgan.evaluation.fakes)
     with the same extractor, real reference and metrics as a run. num_samples None: all images;
-    else a seeded random subset of that many."""
+    else a seeded random subset of about that many, drawn per class (labeled fakes keep their
+    class mix; rounding per class can move the total by a few)."""
     from condgan.evaluation.fakes import load_fakes
 
     if num_samples is not None:
@@ -379,7 +380,11 @@ def evaluate_fakes(path, data_cfg, num_samples: int | None = None, metrics=None,
     images, labels = load_fakes(path, ev.real.sample_shape, ev.real.class_names, ev.multi_label)
     notes = []
     if num_samples is not None and num_samples < len(images):
-        idx = torch.sort(torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:num_samples])[0]
+        from condgan.data.common import stratified_indices
+
+        # per class (round(n/N · class count)), so the subset keeps the fakes' class mix
+        groups = labels if labels is not None and labels.dim() == 1 else None
+        idx = stratified_indices(groups, len(images), [num_samples / len(images)], seed)[0]
         images, labels = images[idx], (labels[idx] if labels is not None else None)
     elif num_samples is not None and num_samples > len(images):
         notes.append(f"--num-samples {num_samples} asked for, but '{path}' holds only {len(images)} images")
