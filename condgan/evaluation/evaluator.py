@@ -99,7 +99,6 @@ class Evaluator:
         self.seed = seed
         self.device = torch.device(device)
         self.data_cfg = data_cfg
-        self.cache_dir = cache_dir
         ref_cfg = reference_data_config(data_cfg)
         # The extractor trains with the global RNG when it is not cached yet; fork so that a
         # training run evaluating periodically stays bit-identical to one that does not.

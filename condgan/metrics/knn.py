@@ -31,7 +31,7 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
     comparisons (precision / recall) and of zero radii (duplicated points). So every entry below
     a rounding bound is recomputed exactly as Σ (a_i − b_j)² (see `_exact_small_entries`):
     identical points then give exactly 0 and nothing is negative. On continuous data almost no
-    entry is that small, so this costs one comparison pass per block. same=True declares b is a
+    entry is that small, so this costs one min-reduction per block. same=True declares b is a
     and sets the self-distances D[i, rows.start + i] to exactly 0.
 
     All blocks are written into one reused buffer (a fresh multi-MB block per step churns the
@@ -54,9 +54,13 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
         a_sq = (a_blk * a_blk).sum(1, keepdim=True)
         a_aug = torch.cat([a_blk, a_sq, ones(a_blk.shape[0])], 1)
         d = torch.matmul(a_aug, b_aug.T, out=buffer[: a_blk.shape[0]])
-        _exact_small_entries(d, a_blk, b, bound)
-        if same:
+        if same:  # self-distances are set below; keep them out of the small-entry search
             i = torch.arange(d.shape[0])
+            d[i, i + start] = float("inf")
+        # a min-reduction is much cheaper than building the mask, and almost always says "none"
+        if d.numel() and float(d.min()) <= bound:
+            _exact_small_entries(d, a_blk, b, bound)
+        if same:
             d[i, i + start] = 0.0
         yield rows, d
 
