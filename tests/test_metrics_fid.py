@@ -167,3 +167,56 @@ def test_kid_caps_subset_size_and_is_seeded():
     assert run(0) == run(0)
     assert run(0) != run(1)
     assert run(0)["kid"] > 0
+
+
+def test_fid_retries_with_eps_when_the_root_has_a_large_imaginary_part(monkeypatch):
+    # 8 samples in 32 dims, scaled up: sqrtm(Σ1Σ2) of these singular covariances comes out with
+    # an imaginary diagonal of ~0.5 (> the 1e-3 tolerance), so fid_from_stats must retry with
+    # eps·I added to both covariances; the retry's root is real up to ~1e-5.
+    from scipy import linalg
+
+    rng = np.random.default_rng(14)
+    a, b = rng.normal(size=(8, 32)) * 30, rng.normal(size=(8, 32)) * 30
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    calls = []
+    sqrtm = linalg.sqrtm
+
+    def spy(m, *args, **kwargs):
+        root = sqrtm(m, *args, **kwargs)
+        calls.append(float(np.abs(np.diagonal(root).imag).max()) if np.iscomplexobj(root) else 0.0)
+        return root
+
+    monkeypatch.setattr(linalg, "sqrtm", spy)
+    eps = 1e-6
+    value = fid_from_stats(a.mean(0), s1, b.mean(0), s2, eps=eps)
+    assert len(calls) == 2 and calls[0] > 1e-3 > calls[1]  # first root rejected, retry accepted
+    # independent: Tr((Σ1'Σ2')^{1/2}) = Σ sqrt(eig(Σ1'^{1/2} Σ2' Σ1'^{1/2})) with Σ' = Σ + eps·I
+    # (eigh, no sqrtm); the traces of the plain covariances, as in the FID formula
+    e = eps * np.eye(32)
+    w, v = np.linalg.eigh(s1 + e)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ (s2 + e) @ root1), 0, None)).sum()
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
+def test_intra_fid_flags_classes_with_too_few_real_samples_instead_of_failing():
+    # class 2 has 5 real samples (< F + 1 = 7) and class 3 a single one: both are left out of the
+    # average and counted; the old code raised for class 3 and averaged class 2 silently
+    real = correlated_features(300, 6, seed=12)
+    fake = correlated_features(300, 6, seed=13)
+    real_y = torch.cat([torch.zeros(150), torch.ones(144), torch.full((5,), 2), torch.full((1,), 3)]).long()
+    fake_y = torch.arange(300) % 4
+    out = METRICS.get("intra_fid")(MetricInputs(real_features=real, fake_features=fake,
+                                                 real_labels=real_y, fake_labels=fake_y))
+    per_class = [numpy_fid(real[real_y == y], fake[fake_y == y]) for y in (0, 1)]
+    assert out["intra_fid"] == pytest.approx(np.mean(per_class), rel=1e-7)
+    assert out["intra_fid/flagged"] == 2.0 and "intra_fid/2" not in out and "intra_fid/3" not in out
+    # the threshold is an option; with 5 allowed, class 2 counts again
+    five = METRICS.get("intra_fid")(MetricInputs(real_features=real, fake_features=fake, real_labels=real_y,
+                                                  fake_labels=fake_y), min_real_per_class=5)
+    assert "intra_fid/2" in five and five["intra_fid/flagged"] == 1.0
+    # every class flagged: no average at all (not NaN, not an error)
+    none = METRICS.get("intra_fid")(MetricInputs(real_features=real, fake_features=fake, real_labels=real_y,
+                                                  fake_labels=fake_y), min_real_per_class=1000)
+    assert none == {"intra_fid/flagged": 4.0}

@@ -63,3 +63,69 @@ def test_kth_neighbour_radius_counts_the_point_itself_as_neighbour_zero():
     radii = kth_neighbour_sq_dists(x, [1, 2], block_mb=1e-5)  # one row per block
     assert radii[1].tolist() == [1.0, 1.0, 4.0, 16.0]
     assert radii[2].tolist() == [9.0, 4.0, 9.0, 36.0]
+
+
+def brute_prdc(real, fake, k_pr=3, k_dc=5):
+    """Precision / recall with '≤' and density / coverage with '<' (module docstring), from the
+    full exact distance matrices (differences squared, so identical points are exactly 0)."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+
+    def sq(a, b):
+        return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+
+    rr, ff, fr = sq(real, real), sq(fake, fake), sq(fake, real)
+    r_pr, r_dc = np.sort(rr, 1)[:, k_pr], np.sort(rr, 1)[:, k_dc]
+    f_pr = np.sort(ff, 1)[:, k_pr]
+    return {
+        "precision": float((fr <= r_pr[None]).any(1).mean()),
+        "recall": float((fr <= f_pr[:, None]).any(0).mean()),
+        "density": float((fr < r_dc[None]).sum() / (k_dc * len(fake))),
+        "coverage": float((fr.min(0) < r_dc).mean()),
+    }
+
+
+def test_full_mode_collapse_onto_a_duplicated_real_point():
+    # 4 copies of a far-away real point p: with k = 3 its radius is 0. Every fake equals p.
+    # With '≤' and exact zero distances, the fakes lie inside p's (zero-radius) ball: precision 1,
+    # and the 4 copies are inside the fakes' zero-radius balls: recall 4 / N_r. With '<' (or a
+    # distance that rounds to a tiny positive value) precision would be 0.
+    rng = np.random.default_rng(0)
+    p = np.full(8, 7.0) + rng.normal(size=8)
+    real = np.concatenate([rng.normal(size=(200, 8)), np.repeat(p[None], 4, 0)]).astype(np.float32)
+    fake = np.repeat(p[None], 50, 0).astype(np.float32)
+    got = ours(real, fake)
+    assert got["precision"] == 1.0 and got["recall"] == pytest.approx(4 / 204)
+    # density / coverage keep prdc's strict '<': p's 5-NN radius is positive, so every fake is
+    # strictly inside the 4 copies' balls (density 4/5) and the copies are covered
+    assert got == pytest.approx(brute_prdc(real, fake), abs=1e-12)
+    assert got["density"] == pytest.approx(0.8) and got["coverage"] == pytest.approx(4 / 204)
+
+
+def test_duplicated_reals_and_fakes_ties_match_brute_force():
+    # fakes are copies of some reals, reals contain duplicates: many exact ties at radius 0
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(60, 5)).astype(np.float32) * 100 + 1000  # offset: the norm identity cancels
+    real = np.concatenate([base, base[:20], base[:10]])
+    fake = np.concatenate([base[5:45], rng.normal(size=(30, 5)).astype(np.float32) * 100 + 1000])
+    got, ref = ours(real, fake), brute_prdc(real, fake)
+    # zero-distance ties are exact; ties at a non-zero distance (a fake copying real i, at the
+    # radius of real j whose k-th neighbour is i) are decided by float rounding in any
+    # implementation, so density / coverage are only compared loosely here
+    assert (got["precision"], got["recall"]) == (ref["precision"], ref["recall"])
+    assert got["density"] == pytest.approx(ref["density"], abs=0.02)
+    small_blocks = ours(real, fake, block_mb=0.001)
+    assert (small_blocks["precision"], small_blocks["recall"]) == (ref["precision"], ref["recall"])
+
+
+def test_identical_points_are_at_distance_exactly_zero():
+    from condgan.metrics.knn import sq_distance_blocks
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(50, 64, generator=g, dtype=torch.float64) * 1e3 + 5e3  # large norms
+    b = torch.cat([a[10:30], torch.randn(40, 64, generator=g, dtype=torch.float64) * 1e3 + 5e3])
+    for dtype in (torch.float64, torch.float32):
+        d = torch.cat([blk.clone() for _, blk in sq_distance_blocks(a.to(dtype), b.to(dtype), block_mb=0.01)])
+        assert (d >= 0).all()
+        assert torch.equal(d[torch.arange(10, 30), torch.arange(20)], torch.zeros(20, dtype=dtype))
+        exact = ((a[:, None].to(dtype) - b[None].to(dtype)) ** 2).sum(-1)
+        assert torch.allclose(d, exact, rtol=1e-4 if dtype == torch.float32 else 1e-9)

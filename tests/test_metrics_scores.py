@@ -99,3 +99,22 @@ def test_am_score_is_positive_when_a_class_is_dropped():
     assert 0 < out["am_score"] < math.inf and out["am_score/kl"] > 0.5
     # with exactly zero predicted mass the KL (and the score) is infinite, as the formula says
     assert am_score(torch.nn.functional.one_hot(labels, 4).double(), prior)["am_score"] == math.inf
+
+
+def test_is_with_fewer_fakes_than_splits_uses_one_part_per_fake():
+    # 10 splits of 3 fakes used to leave 7 empty parts and return NaN
+    probs = soft_probs(3, 5, seed=4)
+    out = inception_score(probs, splits=10)
+    # min(10, 3) = 3 parts of one fake each: KL(p ‖ p) = 0, so IS = 1 in each part
+    assert out == {"is": 1.0, "is_std": 0.0}
+    four = soft_probs(4, 5, seed=5)
+    assert inception_score(four, splits=4, shuffle=False) == inception_score(four, splits=9, shuffle=False)
+
+
+def test_is_without_fakes_or_splits_is_an_error():
+    from condgan.errors import CondganError
+
+    with pytest.raises(CondganError, match="splits=10 and 0 fakes"):
+        inception_score(soft_probs(0, 5, seed=0), splits=10)
+    with pytest.raises(CondganError, match="splits=0"):
+        inception_score(soft_probs(5, 5, seed=0), splits=0)

@@ -1,11 +1,20 @@
-"""`condgan report RUN_DIR... [--out FILE.md]`: one Markdown table + plots across runs."""
+"""`condgan report RUN_DIR... [--out FILE.md] [--baseline EVAL.json]...`: one Markdown table +
+plots across runs; --baseline adds the row of a `condgan evaluate --baseline` (or --fakes) JSON."""
+
+import os
+
+from condgan.errors import CondganError
 
 
 def run(args) -> int:
     from condgan.evaluation.report import write_report
 
     out = args.out or f"{args.run_dirs[0]}/report.md"
-    path = write_report(args.run_dirs, out, args.title)
+    for path in args.baseline:
+        if not os.path.isfile(path):
+            raise CondganError(f"--baseline '{path}' does not exist; write it with "
+                               "`condgan evaluate --baseline --data NAME --out FILE.json`")
+    path = write_report(args.run_dirs, out, args.title, args.baseline)
     print(f"wrote {path}")
     return 0
 
@@ -15,4 +24,6 @@ def register(sub) -> None:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None, help="Markdown file (default FIRST_RUN/report.md)")
     p.add_argument("--title", default="condgan report")
+    p.add_argument("--baseline", action="append", default=[], metavar="EVAL.json",
+                   help="add the row of a `condgan evaluate --baseline` / `--fakes` JSON (repeatable)")
     p.set_defaults(func=run)

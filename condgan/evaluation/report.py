@@ -66,9 +66,12 @@ def _fmt(v) -> str:
     return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
-def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "condgan report") -> Path:
+def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "condgan report",
+                 extra_evals: list[str | Path] = ()) -> Path:
     """Markdown with one row per run (config summary, seeds, last losses, metrics from eval.json
-    or the last evaluation during training) plus PNG plots next to it."""
+    or the last evaluation during training) plus PNG plots next to it. `extra_evals` are JSON
+    files of `condgan evaluate --baseline` / `--fakes` (e.g. the real-data row: what a perfect
+    generator scores with the same features), added as rows below the runs."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.stem
@@ -96,6 +99,13 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "cond
             plot_losses(losses, plot_path, label)
         last = losses[-1] if losses else {}
         rows.append((label, cfg, last, metrics, losses))
+    for path in extra_evals:
+        ev = json.loads(Path(path).read_text())
+        kind = {"real-data": "real data (baseline)", "external": "external fakes"}.get(ev.get("generator"), "?")
+        data = (ev.get("data") or {}).get("name", "")
+        metrics = dict(ev["metrics"], _n=ev["num_samples"], _extractor_acc=ev.get("extractor_test_accuracy"))
+        cfg = {"model": {"conditioning": kind}, "loss": {"adversarial": ""}, "data": {"name": data}, "seed": ""}
+        rows.append((Path(str(ev["run"])).name or str(ev["run"]), cfg, {}, metrics, []))
     present = [m for m in TABLE_METRICS if any(m in r[3] for r in rows)]
     header = ["run", "conditioning", "adversarial", "data", "seed", "step", "d_loss", "g_loss"] + present
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -4,13 +4,14 @@ Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, register
 `METRICS` as a `MetricSpec` (see base.py for the convention). Registered names and their keys:
 
     fid                   fid                                      fid.py
-    intra_fid             intra_fid, intra_fid/<y>                 fid.py
+    intra_fid             intra_fid, intra_fid/<y>[, intra_fid/flagged]  fid.py
     kid                   kid, kid_std                             kid.py
     is                    is, is_std                               inception_score.py
     am_score              am_score, am_score/kl, am_score/entropy  inception_score.py
     prdc                  precision, recall, density, coverage     prdc.py
     conditional_accuracy  conditional_accuracy                     conditional.py
     class_tv              class_tv                                 conditional.py
+    attribute_accuracy    attribute_accuracy, attribute_accuracy/<m>  conditional.py
     intra_ssim            intra_ssim, intra_ssim/max, intra_ssim/<y>  diversity.py
     clustering            cluster_acc, cluster_nmi, cluster_ari    clustering.py
     parzen                parzen_ll, parzen_ll_se, parzen_sigma    parzen.py

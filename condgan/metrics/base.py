@@ -7,8 +7,11 @@ labels, a few images), never of a network:
 
 It may return several keys (``prdc`` returns precision / recall / density / coverage;
 ``intra_fid`` returns ``intra_fid`` and one ``intra_fid/<k>`` per class). It is registered with
-`register_metric(name, needs=..., higher_is_better=...)`, which stores a `MetricSpec` under the
-name in `METRICS`. An evaluation runner therefore only does
+`register_metric(name, needs=..., higher_is_better=..., data_classes=...)`, which stores a
+`MetricSpec` under the name in `METRICS`. `data_classes=True` declares that the metric reads the
+classifier's outputs as probabilities over *the data set's* classes (column y of fake_probs is
+class y of the labels): a runner must skip it when the extractor classifies something else
+(e.g. Inception's 1008 ImageNet classes on MNIST). An evaluation runner therefore only does
 
     spec = METRICS.get(name)
     if spec.missing(inputs): skip or raise       # which MetricInputs fields are absent
@@ -61,6 +64,10 @@ class MetricInputs:
     """(K,) class prior of the train split, C̄_train of AM Score (seed 003 Eq. 23)."""
     requested_class_marginal: Optional[torch.Tensor] = None
     """(K,) the class mix requested from G (class_tv); defaults to the histogram of fake_labels."""
+    fake_attributes: Optional[torch.Tensor] = None
+    """(N_f, M) multi-hot attribute vectors given to G (multi-label data)."""
+    fake_attribute_probs: Optional[torch.Tensor] = None
+    """(N_f, M) per-attribute probabilities sigmoid(logit) of a multi-label classifier on the fakes."""
     fake_images: Optional[torch.Tensor] = None
     """(N, C, H, W) in [-1, 1], a subset of the fakes for SSIM diversity; row i has target
     fake_labels[i] (so N ≤ N_f and the first N labels are used)."""
@@ -76,7 +83,8 @@ class MetricInputs:
             t = getattr(self, name)
             return None if t is None else t.shape[0]
 
-        for name in ("real_features", "fake_features", "real_probs", "fake_probs"):
+        for name in ("real_features", "fake_features", "real_probs", "fake_probs", "fake_attributes",
+                     "fake_attribute_probs"):
             t = getattr(self, name)
             if t is not None and t.dim() != 2:
                 raise CondganError(f"MetricInputs.{name} must be 2-D (N, D), got shape {tuple(t.shape)}")
@@ -97,7 +105,8 @@ class MetricInputs:
                 )
         # Per-sample fields of one side must describe the same samples.
         for side, group in (("real", ("real_features", "real_labels", "real_probs", "predicted_clusters")),
-                            ("fake", ("fake_features", "fake_labels", "fake_probs"))):
+                            ("fake", ("fake_features", "fake_labels", "fake_probs", "fake_attributes",
+                                      "fake_attribute_probs"))):
             sizes = {n: rows(n) for n in group if rows(n) is not None}
             if len(set(sizes.values())) > 1:
                 raise CondganError(f"MetricInputs {side}-side fields disagree on the number of samples: {sizes}")
@@ -124,12 +133,15 @@ class MetricSpec:
     higher_is_better: direction of each *quality* key the metric returns. Keys like
         "intra_fid/3" inherit the direction of their prefix ("intra_fid"); keys absent from the
         map (standard deviations, chosen bandwidths) are not scores and get None.
+    data_classes: the metric reads classifier outputs as the data set's classes (see the module
+        docstring); meaningless with an extractor trained on other classes.
     """
 
     name: str
     fn: Callable[..., dict[str, float]]
     needs: frozenset[str]
     higher_is_better: Mapping[str, bool] = field(default_factory=dict)
+    data_classes: bool = False
 
     @property
     def primary(self) -> str:
@@ -170,7 +182,8 @@ class MetricSpec:
 METRICS: Registry[MetricSpec] = Registry("metric")
 
 
-def register_metric(name: str, needs: Iterable[str], higher_is_better: Mapping[str, bool]):
+def register_metric(name: str, needs: Iterable[str], higher_is_better: Mapping[str, bool],
+                    data_classes: bool = False):
     """Decorator: register `fn(inputs, **opts) -> dict[str, float]` as metric `name`."""
     needs = frozenset(needs)
     for req in needs:
@@ -179,7 +192,7 @@ def register_metric(name: str, needs: Iterable[str], higher_is_better: Mapping[s
                 raise ValueError(f"metric '{name}' needs unknown MetricInputs field '{alt}'")
 
     def deco(fn):
-        METRICS.register(name)(MetricSpec(name, fn, needs, dict(higher_is_better)))
+        METRICS.register(name)(MetricSpec(name, fn, needs, dict(higher_is_better), data_classes))
         return fn
 
     return deco

@@ -6,8 +6,17 @@ equilibrium"; SPEC §6):
     FID = |μ_r − μ_g|² + Tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2})
 
 with μ, Σ the mean and unbiased (N−1) covariance of extractor features, all in float64.
-Intra-class FID (Miyato & Koyama 2018, cGANs with projection discriminator; SPEC §6) is the FID
-between real class-y features and the fakes generated with target y, averaged over classes.
+Intra-class FID (Miyato & Koyama 2018, cGANs with projection discriminator) is the FID
+between real class-y features and the fakes generated with target y, averaged over classes:
+
+    intra_fid = 1/|S| Σ_{y ∈ S} FID(real class y, fakes with target y)
+
+S is the set of classes with enough samples for a non-degenerate Gaussian fit: at least F + 1
+real samples (F = feature dimensions; with fewer, the real class covariance is singular and the
+per-class FID is dominated by estimation bias) and at least 2 fakes. The other classes are
+*flagged*: left out of the average (never averaged silently, never an error that would abort an
+evaluation or a training run), counted in 'intra_fid/flagged', and listed by
+`intra_fid_flagged_classes` so a runner can report them.
 """
 
 from __future__ import annotations
@@ -178,28 +187,46 @@ def fid(inputs: MetricInputs, eps: float = 1e-6) -> dict[str, float]:
     return {"fid": fid_between(real, GaussianStats.of(inputs.fake_features), eps=eps)}
 
 
+def intra_fid_min_real(num_features: int, min_real_per_class: int | None = None) -> int:
+    """Real samples a class needs for intra-FID: `min_real_per_class`, default F + 1."""
+    return num_features + 1 if min_real_per_class is None else int(min_real_per_class)
+
+
+def intra_fid_flagged_classes(real_labels: torch.Tensor, fake_labels: torch.Tensor, min_real: int,
+                              min_fake: int = 2) -> dict[int, tuple[int, int]]:
+    """{class: (real count, fake count)} of the classes (present among real or fake labels) that
+    intra-FID leaves out: fewer than `min_real` real or fewer than `min_fake` fake samples."""
+    real_y, fake_y = real_labels.long().cpu(), fake_labels.long().cpu()
+    flagged = {}
+    for y in torch.unique(torch.cat([real_y, fake_y])).tolist():
+        n_real, n_fake = int((real_y == y).sum()), int((fake_y == y).sum())
+        if n_real < min_real or n_fake < min_fake:
+            flagged[y] = (n_real, n_fake)
+    return flagged
+
+
 @register_metric(
     "intra_fid",
     needs={"real_features", "real_labels", "fake_features", "fake_labels"},
     higher_is_better={"intra_fid": False},
 )
-def intra_fid(inputs: MetricInputs, eps: float = 1e-6) -> dict[str, float]:
-    """intra_fid = (1/K) Σ_y FID(real features of class y, fake features with target y).
+def intra_fid(inputs: MetricInputs, eps: float = 1e-6, min_real_per_class: int | None = None) -> dict[str, float]:
+    """intra_fid = mean over the classes with enough samples of FID(real class y, fakes with
+    target y); see the module docstring. `min_real_per_class` defaults to F + 1.
 
-    Classes are those present among real or fake labels; each needs ≥ 2 samples on both sides.
-    Also returns every per-class value as 'intra_fid/<y>'.
-    """
+    Returns every computed per-class value as 'intra_fid/<y>', and 'intra_fid/flagged' (the
+    number of classes left out) when some are; 'intra_fid' itself is absent when every class is
+    flagged."""
     real_y, fake_y = inputs.real_labels.long(), inputs.fake_labels.long()
-    classes = torch.unique(torch.cat([real_y, fake_y])).tolist()
+    min_real = intra_fid_min_real(inputs.real_features.shape[1], min_real_per_class)
+    flagged = intra_fid_flagged_classes(real_y, fake_y, max(2, min_real))
     out: dict[str, float] = {}
-    for y in classes:
-        real_sel, fake_sel = real_y == y, fake_y == y
-        if int(real_sel.sum()) < 2 or int(fake_sel.sum()) < 2:
-            raise CondganError(
-                f"intra_fid: class {y} has {int(real_sel.sum())} real and {int(fake_sel.sum())} fake samples; "
-                f"each class needs at least 2 of each"
-            )
+    for y in torch.unique(torch.cat([real_y, fake_y])).tolist():
+        if y in flagged:
+            continue
         out[f"intra_fid/{y}"] = fid_between(
-            GaussianStats.of(inputs.real_features[real_sel]), GaussianStats.of(inputs.fake_features[fake_sel]), eps
+            GaussianStats.of(inputs.real_features[real_y == y]), GaussianStats.of(inputs.fake_features[fake_y == y]), eps
         )
-    return {"intra_fid": float(np.mean(list(out.values()))), **out}
+    head = {"intra_fid": float(np.mean(list(out.values())))} if out else {}
+    tail = {"intra_fid/flagged": float(len(flagged))} if flagged else {}
+    return {**head, **out, **tail}

@@ -7,7 +7,9 @@ Inception Score (Salimans et al. 2016; seed 003 Eq. 21):
     IS = exp( E_x KL(C(x) ‖ C̄_G) ),   C̄_G = E_x C(x)
 
 computed, like the reference code, on `splits` disjoint parts of the (seed-shuffled) fakes and
-reported as the mean and (population) std over parts. Shuffling matters: fakes are often
+reported as the mean and (population) std over parts. With fewer fakes N than `splits`, N parts
+of one fake each are used (min(splits, N) parts: an empty part has no IS), so a tiny sample gives
+the uninformative but finite IS = 1 instead of NaN; N = 0 is an error. Shuffling matters: fakes are often
 generated class by class, and contiguous splits would then each hold one or two classes.
 By seed 003 Eq. 22, E_x KL(C(x) ‖ C̄_G) = H(C̄_G) − E_x H(C(x)), so one-hot predictions spread
 uniformly over M classes give IS = M.
@@ -54,10 +56,13 @@ def inception_score_of(probs: torch.Tensor) -> float:
 
 @register_metric("is", needs={"fake_probs"}, higher_is_better={"is": True})
 def inception_score(inputs: MetricInputs, splits: int = 10, shuffle: bool = True) -> dict[str, float]:
-    """IS mean and std over `splits` parts; part i is rows [i·N/splits, (i+1)·N/splits) of the
+    """IS mean and std over S = min(splits, N) parts; part i is rows [i·N/S, (i+1)·N/S) of the
     fakes after a seeded shuffle (the reference code's split arithmetic)."""
     p = _probs64(inputs.fake_probs)
     n = p.shape[0]
+    if splits < 1 or n == 0:
+        raise CondganError(f"is: needs splits ≥ 1 and at least one fake, got splits={splits} and {n} fakes")
+    splits = min(splits, n)
     if shuffle:
         p = p[torch.randperm(n, generator=generator(inputs.seed))]
     scores = torch.tensor(
@@ -70,6 +75,7 @@ def inception_score(inputs: MetricInputs, splits: int = 10, shuffle: bool = True
     "am_score",
     needs={"fake_probs", "train_class_marginal"},
     higher_is_better={"am_score": False, "am_score/kl": False, "am_score/entropy": False},
+    data_classes=True,
 )
 def am_score(inputs: MetricInputs) -> dict[str, float]:
     """AM Score and its two terms (seed 003 Fig. 6): 'am_score/kl' = KL(C̄_train ‖ C̄_G),

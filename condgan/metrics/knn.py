@@ -26,10 +26,13 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
     """Yield (rows, D) with D[i, j] = ‖a[rows][i] − b[j]‖² for consecutive row blocks of a.
 
     The norms and the −2 are folded into the matmul, [a, ‖a‖², 1] · [−2b, 1, ‖b‖²]ᵀ, so a block
-    costs one matmul and no elementwise passes. Entries of (near-)coincident points may come out
-    slightly negative (rounding); callers only compare, take minima or exponentiate, where that
-    is harmless, so no clamping pass either. same=True declares b is a and sets the
-    self-distances D[i, rows.start + i] to exactly 0.
+    costs one matmul. That identity cancels badly for (near-)coincident points: identical rows
+    can come out as ±(a few ulps of ‖a‖²) instead of 0, which decides ties of the '≤' radius
+    comparisons (precision / recall) and of zero radii (duplicated points). So every entry below
+    a rounding bound is recomputed exactly as Σ (a_i − b_j)² (see `_exact_small_entries`):
+    identical points then give exactly 0 and nothing is negative. On continuous data almost no
+    entry is that small, so this costs one min-reduction per block. same=True declares b is a
+    and sets the self-distances D[i, rows.start + i] to exactly 0.
 
     All blocks are written into one reused buffer (a fresh multi-MB block per step churns the
     allocator, which then tends to keep more than one block's worth of RSS): D is valid until the
@@ -38,18 +41,50 @@ def sq_distance_blocks(a: torch.Tensor, b: torch.Tensor, block_mb: float = 8.0,
     def ones(n):
         return torch.ones(n, 1, dtype=b.dtype)
 
-    b_aug = torch.cat([-2.0 * b, ones(b.shape[0]), (b * b).sum(1, keepdim=True)], 1)
+    b_sq = (b * b).sum(1, keepdim=True)
+    b_aug = torch.cat([-2.0 * b, ones(b.shape[0]), b_sq], 1)
+    # one bound for all blocks, so which entries are recomputed does not depend on block_mb
+    bound = rounding_bound(a.shape[1], (float((a * a).sum(1).max()) if a.shape[0] else 0.0)
+                           + (float(b_sq.max()) if b.shape[0] else 0.0), b.dtype)
     step = block_rows(b.shape[0], b.element_size(), block_mb)
     buffer = torch.empty(min(step, a.shape[0]), b.shape[0], dtype=b.dtype)
     for start in range(0, a.shape[0], step):
         rows = slice(start, min(start + step, a.shape[0]))
         a_blk = a[rows]
-        a_aug = torch.cat([a_blk, (a_blk * a_blk).sum(1, keepdim=True), ones(a_blk.shape[0])], 1)
+        a_sq = (a_blk * a_blk).sum(1, keepdim=True)
+        a_aug = torch.cat([a_blk, a_sq, ones(a_blk.shape[0])], 1)
         d = torch.matmul(a_aug, b_aug.T, out=buffer[: a_blk.shape[0]])
-        if same:
+        if same:  # self-distances are set below; keep them out of the small-entry search
             i = torch.arange(d.shape[0])
+            d[i, i + start] = float("inf")
+        # a min-reduction is much cheaper than building the mask, and almost always says "none"
+        if d.numel() and float(d.min()) <= bound:
+            _exact_small_entries(d, a_blk, b, bound)
+        if same:
             d[i, i + start] = 0.0
         yield rows, d
+
+
+def rounding_bound(dim: int, norm_sq_sum: float, dtype: torch.dtype) -> float:
+    """An upper bound on the rounding error of ‖a‖² + ‖b‖² − 2aᵀb: each of the dim + 2 terms of
+    the dot product contributes at most ~machine-ε times the magnitude, ‖a‖² + ‖b‖² bounds the
+    magnitudes; a factor 4 of headroom for the summation order of the BLAS kernel."""
+    return 4.0 * (dim + 2) * torch.finfo(dtype).eps * norm_sq_sum
+
+
+def _exact_small_entries(d: torch.Tensor, a_blk: torch.Tensor, b: torch.Tensor, bound: float,
+                         chunk_elements: int = 1 << 20) -> None:
+    """Overwrite every entry of d that is ≤ bound with Σ_f (a_i,f − b_j,f)², computed exactly in
+    the sense that identical rows give 0.0 and no result is negative. The pairs are processed in
+    chunks of at most `chunk_elements` scalars, so even a full mode collapse (every pair small)
+    stays in bounded memory."""
+    pairs = torch.nonzero(d <= bound)
+    if pairs.shape[0] == 0:
+        return
+    per_chunk = max(1, chunk_elements // max(1, a_blk.shape[1]))
+    for s in range(0, pairs.shape[0], per_chunk):
+        i, j = pairs[s:s + per_chunk].unbind(1)
+        d[i, j] = (a_blk[i] - b[j]).pow_(2).sum(1)
 
 
 def kth_neighbour_sq_dists(x: torch.Tensor, ks: Iterable[int], block_mb: float = 8.0) -> dict[int, torch.Tensor]:
