@@ -108,7 +108,9 @@ def job_fn(job: str, inputs):
     from condgan.metrics import METRICS, compute_metrics
 
     if job.startswith("ALL"):
-        return lambda: compute_metrics(inputs, METRICS.names())
+        # skip_missing: metrics whose inputs a run of this kind lacks (attribute accuracy of
+        # multi-label data) are left out, as the evaluator does
+        return lambda: compute_metrics(inputs, METRICS.names(), skip_missing=True)
     if job == "prdc[float32]":
         return lambda: METRICS.get("prdc")(inputs, dtype="float32")
     if job == "ref:prdc.compute_prdc":

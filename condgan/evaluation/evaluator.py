@@ -39,6 +39,7 @@ from condgan.evaluation.reference import (balanced_indices, class_logits, real_r
 from condgan.features import build_extractor, extract
 from condgan.metrics import METRICS, MetricInputs, compute_metrics
 from condgan.metrics.fid import intra_fid_flagged_classes, intra_fid_min_real
+from condgan.training.latents import sample_latents
 from condgan.training.sampling import condition_vectors
 
 # What `condgan evaluate` computes by default (clustering needs predicted clusters of a
@@ -178,7 +179,7 @@ class Evaluator:
         try:
             for start in range(0, self.num_samples, BATCH):
                 n = min(BATCH, self.num_samples - start)
-                z = torch.randn(n, z_dim, generator=gen).to(self.device)
+                z = sample_latents(n, z_dim, gen, device=self.device)
                 x = generator(z, self._conditions(start, n, y))
                 out = self.extractor(x)
                 feats.append(out["features"].float().cpu())
@@ -347,10 +348,15 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     if len(trained.info.sample_shape) != 3:
         raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
     t0 = time.perf_counter()
+    clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
+    if clusters and metrics is not None:
+        metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
     ev = Evaluator(trained.cfg.data, trained.info.num_classes if not trained.info.multi_label else 0,
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
     result = ev.evaluate(trained.generator, trained.cfg.model.z_dim)
+    if clusters:
+        result.metrics.update(cluster_real_split(trained, real_split, device))
     return {
         "run": str(run_dir),
         "step": trained.step,
@@ -360,6 +366,20 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
         "train_seed": trained.cfg.seed,
         **_common(ev, result, t0),
     }
+
+
+@torch.no_grad()
+def cluster_real_split(trained, split: str, device) -> dict[str, float]:
+    """Clustering ACC (Hungarian) / NMI / ARI of the run's category predictor on every image of
+    the real split against its labels: how well the categories the run found match the classes."""
+    from condgan.data import load_dataset
+
+    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None), split)
+    if data.labels is None or data.multi_label:
+        return {}
+    predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()
+                           for i in range(0, len(data), BATCH)])
+    return compute_metrics(MetricInputs(predicted_clusters=predicted, real_labels=data.labels), ["clustering"])
 
 
 def evaluate_fakes(path, data_cfg, num_samples: int | None = None, metrics=None,

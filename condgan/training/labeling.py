@@ -80,6 +80,12 @@ class LabelingMode:
         """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes."""
         return generator
 
+    @classmethod
+    def category_predictor(cls, discriminator: torch.nn.Module, method):
+        """`x ↦ (B,) category indices` for modes that discover or assign categories with a network
+        (what clustering ACC / NMI / ARI and `condgan cluster` read), or None."""
+        return None
+
     def state_dict(self) -> dict:
         return {}
 
@@ -163,6 +169,11 @@ class DynamicLabeling(LabelingMode):
     @classmethod
     def sampling_generator(cls, generator, discriminator, method, seed):
         return ClassifiedGenerator(generator, discriminator, method, seed)
+
+    @classmethod
+    def category_predictor(cls, discriminator, method):
+        """D's class head: the labels dynamic labeling gave the fakes, read on any images."""
+        return lambda x: method.class_logits(discriminator(x, None)).argmax(1)
 
 
 class ClassifiedGenerator(torch.nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 from pathlib import Path
 
 import torch
@@ -25,6 +26,9 @@ class TrainedGenerator:
     step: int
     ema: bool
     device: torch.device
+    category_predictor: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    """x ↦ category indices, for labeling modes that assign categories with a network (dynamic
+    labeling: D's class head); None otherwise."""
 
     @torch.no_grad()
     def sample(self, classes: torch.Tensor, generator: torch.Generator,
@@ -82,5 +86,6 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     d = gan.discriminator
     d.load_state_dict(state["discriminator"])
     d.eval().requires_grad_(False)
-    g = LABELING.get(cfg.model.labeling).sampling_generator(g, d, gan.method, cfg.seed)
-    return TrainedGenerator(g, cfg, info, state["step"], ema, device)
+    mode = LABELING.get(cfg.model.labeling)
+    g = mode.sampling_generator(g, d, gan.method, cfg.seed)
+    return TrainedGenerator(g, cfg, info, state["step"], ema, device, mode.category_predictor(d, gan.method))
