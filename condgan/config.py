@@ -79,6 +79,9 @@ class ModelConfig:
     d_spectral_norm: bool = False
     g_activation: str = "relu"
     d_activation: str = "lrelu"
+    d_minibatch_std: int = 0
+    """Minibatch standard-deviation channel at the end of D's trunk (ProGAN §3) with this group
+    size (e.g. 4); 0 = off. Lets D see a batch's variety, against intra-class collapse."""
     mlp_hidden: int = 128
     mlp_layers: int = 3
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by

@@ -52,7 +52,7 @@ def validate_config(cfg) -> None:
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers"):
         _positive(f"model.{key}", getattr(m, key))
-    for key in ("g_depth", "d_depth"):
+    for key in ("g_depth", "d_depth", "d_minibatch_std"):
         _positive(f"model.{key}", getattr(m, key), allow_zero=True)
     for key in ("steps", "batch_size", "d_steps", "checkpoint_every", "log_every", "g_lr", "d_lr"):
         _positive(f"train.{key}", getattr(t, key))

@@ -253,3 +253,38 @@ def test_ema_decay_ramps_up_then_caps():
     assert ema.decay_at(0) == 0.1  # (1 + 0) / (10 + 0)
     assert abs(ema.decay_at(90) - 91 / 100) < 1e-12
     assert ema.decay_at(10**6) == 0.999
+
+
+def test_minibatch_stddev_by_hand():
+    """Groups {i : i mod (n/g) = j}; each gets mean over (c, h, w) of the population std over the
+    group, appended as a channel; a batch of 6 with group size 4 uses groups of 3."""
+    import math
+
+    from condgan.nets.layers import MinibatchStdDev
+
+    x = torch.randn(6, 2, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = MinibatchStdDev(4)(x)
+    assert out.shape == (6, 3, 3, 3) and torch.equal(out[:, :2], x)
+    g, m = 3, 2  # group size 3 divides 6; 2 groups
+    for j in range(m):
+        members = [i for i in range(6) if i % m == j]
+        total = 0.0
+        for c in range(2):
+            for a in range(3):
+                for b in range(3):
+                    vals = [float(x[i, c, a, b]) for i in members]
+                    mu = sum(vals) / g
+                    total += math.sqrt(sum((v - mu) ** 2 for v in vals) / g + 1e-8)
+        for i in members:
+            assert torch.allclose(out[i, 2], torch.full((3, 3), total / 18, dtype=torch.float64))
+    assert torch.equal(MinibatchStdDev(4)(x[:1])[:, 2], torch.zeros(1, 3, 3, dtype=torch.float64))
+
+
+def test_minibatch_stddev_in_the_trunk_trains(tiny_config, tmp_path):
+    from condgan.training.trainer import Trainer
+
+    trainer = Trainer(tiny_config("model.d_minibatch_std=4", "train.steps=3"), tmp_path, progress=False)
+    trainer.train()
+    assert any(type(m).__name__ == "MinibatchStdDev" for m in trainer.D.modules())
+    with pytest.raises(CondganError, match="d_minibatch_std"):
+        tiny_config("model.d_minibatch_std=-1")

@@ -11,7 +11,7 @@ from torch import nn
 
 from condgan.errors import CondganError
 from condgan.nets.base import NETWORKS, LabelInput
-from condgan.nets.layers import ConditionalNorm, make_activation, make_norm, maybe_sn
+from condgan.nets.layers import ConditionalNorm, MinibatchStdDev, make_activation, make_norm, maybe_sn
 
 
 def resolution_schedule(image_size: int) -> tuple[int, int]:
@@ -67,7 +67,7 @@ class DCGANTrunk(nn.Module):
     depth × conv3×3] → flatten: the feature vector h of dimension `out_dim`."""
 
     def __init__(self, channels, image_size, width=64, depth=0, norm="none", activation="lrelu",
-                 spectral_norm=False):
+                 spectral_norm=False, minibatch_std: int = 0):
         super().__init__()
         s0, n = resolution_schedule(image_size)
         layers: list[nn.Module] = []
@@ -82,6 +82,9 @@ class DCGANTrunk(nn.Module):
                 layers += [maybe_sn(nn.Conv2d(c_out, c_out, 3, 1, 1), spectral_norm),
                            make_norm(norm, c_out), make_activation(activation)]
             c_in = c_out
+        if minibatch_std:
+            layers.append(MinibatchStdDev(minibatch_std))
+            c_in += 1
         layers.append(nn.Flatten())
         self.net = nn.Sequential(*layers)
         self.out_dim = c_in * s0 * s0
@@ -100,5 +103,6 @@ def build_dcgan(cfg, sample_shape, num_conditions):
     g = DCGANGenerator(m.z_dim, channels, size, m.g_width, m.g_depth, m.g_norm, m.g_activation,
                        m.g_spectral_norm, num_conditions, m.g_conditioning, m.g_label_embedding,
                        m.embed_dim)
-    d = DCGANTrunk(channels, size, m.d_width, m.d_depth, m.d_norm, m.d_activation, m.d_spectral_norm)
+    d = DCGANTrunk(channels, size, m.d_width, m.d_depth, m.d_norm, m.d_activation, m.d_spectral_norm,
+                   m.d_minibatch_std)
     return g, d

@@ -72,3 +72,25 @@ class ConditionalNorm(nn.Module):
             return x
         shape = (-1, x.shape[1], 1, 1) if self.spatial else (-1, x.shape[1])
         return x * (1 + self.gain(cnd).view(shape)) + self.bias(cnd).view(shape)
+
+
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive Growing of GANs", §3): split
+    the batch into groups of `group_size` samples, take each feature's standard deviation over a
+    group, average it over features and positions, and append that scalar as one more channel to
+    every sample of the group. D can then see how varied a batch is, which penalizes a generator
+    whose samples are all alike. The group is the largest size ≤ `group_size` that divides the
+    batch, so any batch size works (a batch of one gets a zero channel)."""
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = next(k for k in range(min(self.group_size, n), 0, -1) if n % k == 0)
+        grouped = x.reshape(g, n // g, c, h, w)            # sample i is in group i mod (n / g)
+        std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt() if g > 1 else torch.zeros_like(grouped[0])
+        stat = std.mean(dim=(1, 2, 3))                      # (n / g,)
+        channel = stat.repeat(g)[:, None, None, None].expand(n, 1, h, w)
+        return torch.cat([x, channel], dim=1)
