@@ -5,7 +5,6 @@ own vectorized expression), numerical stability at τ = 0.01, gradients, and the
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 import torch
@@ -198,15 +197,17 @@ def test_tac_twin_head_trained_in_d_and_opposed_in_g():
     d.backward()
     twin_w = heads["twin_cls"].linear.weight
     assert twin_w.grad is not None and twin_w.grad.abs().sum() > 0   # D trains the twin on fakes
-    # ... and its gradient is the one of +λ CE(C_mi(x'), y')
+    # D descends +λ CE(C_mi(x'), y'); G descends -λ CE(C_mi(x'), y') (opposite gradient)
     twin_logits = heads["twin_cls"](x_f, None).detach().requires_grad_(True)
     ce = nn.functional.cross_entropy(twin_logits, lf.y)
     (d_ce,) = torch.autograd.grad(ce, twin_logits)
+    real = {k: v.detach() for k, v in disc(x_r, None).items()}
     fake = {k: v.detach() for k, v in disc(x_f, None).items()}
     fake["twin_cls"] = twin_logits
-    g, _ = m.g_loss(fake, lf)
-    (d_g,) = torch.autograd.grad(g, twin_logits)
-    assert torch.allclose(d_g, -LAM * d_ce, atol=1e-7)       # G maximizes the twin's CE
+    (d_d,) = torch.autograd.grad(m.d_loss(real, fake, lr, lf)[0], twin_logits)
+    (d_g,) = torch.autograd.grad(m.g_loss(fake, lf)[0], twin_logits)
+    assert torch.allclose(d_d, LAM * d_ce, atol=1e-7)
+    assert torch.allclose(d_g, -LAM * d_ce, atol=1e-7)
     assert (d_g * d_ce).sum() < 0
 
 
