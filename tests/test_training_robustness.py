@@ -351,3 +351,23 @@ def test_any_other_os_error_is_one_line_naming_the_file(tmp_path, capsys):
     metrics.mkdir()                                    # something in the way of the log
     code, _, err = train_cli(capsys, tmp_path, "train.steps=10")
     assert_one_line_error(code, err, str(metrics), "Is a directory")
+
+
+def test_run_of_an_older_version_without_new_keys_resumes(tmp_path):
+    """A checkpoint whose config predates keys added since (here: the newest options removed)
+    resumes: missing keys take their defaults, which keep the old behaviour."""
+    out = tmp_path / "run"
+    train(out, "train.steps=5")
+    path = out / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    for section, key in (("train", "diffaugment"), ("reg", "cr"), ("model", "d_minibatch_std"),
+                         ("model", "cond_temperature"), ("loss", "label_smoothing")):
+        del state["config"][section][key]
+    save_checkpoint(path, state)
+    assert train(out, "train.steps=10").step == 10
+    # a key this version does not know is one clear error, not a KeyError
+    state = load_checkpoint(path)
+    state["config"]["model"]["from_the_future"] = 1
+    save_checkpoint(path, state)
+    with pytest.raises(CondganError, match="cannot read.*from_the_future"):
+        train(out, "train.steps=15")

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from condgan.augment import AugmentedDiscriminator, DiffAugment
-from condgan.config import RESUMABLE_KEYS, Config, config_diff
+from condgan.config import RESUMABLE_KEYS, Config, config_diff, config_from_dict
 from condgan.errors import CondganError
 from condgan.io import remove_stale_temporaries
 from condgan.losses.conditioning.base import Labels
@@ -92,6 +92,13 @@ def check_resumable(run: RunDir, cfg: Config, state: dict | None = None) -> None
         old = run.read_config_dict()
     else:
         return
+    # A run written by an older version lacks the keys added since: they take their defaults,
+    # which keep the old behaviour (new options default to off), so such a run still resumes.
+    try:
+        old = config_from_dict(old).to_dict()
+    except CondganError as e:
+        raise CondganError(f"output directory '{run.root}' holds a run whose config this version cannot "
+                           f"read ({e}); use a new --out directory") from None
     changed = [k for k in config_diff(old, cfg.to_dict()) if k not in RESUMABLE_KEYS]
     if changed:
         detail = "; ".join(f"{k}: {_get(old, k)!r} → {_get(cfg.to_dict(), k)!r}" for k in changed[:5])
