@@ -35,6 +35,13 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "ac_mod-ns-r1": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1"]),
     "ac_mod-ls-ema0.99": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.ema=0.99"]),
     "ac_mod-ls-ttur": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=4e-4"]),
+    "ac_mod-ns-r1-mbstd": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
+                                             "model.d_minibatch_std=4"]),
+    "ac_mod-ns-r1-mbstd-lr5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
+                                                 "model.d_minibatch_std=4", "train.g_lr=5e-4", "train.d_lr=5e-4",
+                                                 "train.g_betas=[0.5,0.99]", "train.d_betas=[0.5,0.99]"]),
+    "ac_mod-ls-ttur-mbstd": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=4e-4", "model.d_minibatch_std=4"]),
+    "ac_mod-ls-ttur8": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=8e-4"]),
     "ca-ls-wide": ("mnist5k-cagan", ["model.g_width=64", "model.d_width=64"]),
     "ac_mod-ls-diffaug": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.diffaugment=[translation,cutout]"]),
     "pd-hinge-sn-diffaug": ("mnist5k-cagan", ["model.conditioning=pd", "loss.adversarial=hinge",
@@ -74,7 +81,9 @@ def baseline(data: str, num_samples: int, runs: Path) -> dict | None:
     return json.loads(out.read_text())
 
 
-def fmt(values: list[float]) -> str:
+def fmt(values: list[float | None]) -> str:
+    if any(v is None for v in values):
+        return "–"  # not reported (e.g. intra-FID on a split with too few images per class)
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
@@ -114,12 +123,12 @@ def main() -> None:
     real = baseline(args.data, args.num_samples, runs)
     if real:
         rows.append("| **real train split scored as fakes** | – | – | "
-                    + " | ".join(f"{real['metrics'][k]:.3f}" for k, _ in COLUMNS) + " |")
+                    + " | ".join(fmt([real["metrics"].get(k)]) for k, _ in COLUMNS) + " |")
     results = []
     for name, dirs in groups.items():
         evals = [evaluate(d, args.num_samples) for d in dirs]
         seconds = [float((d / "done").read_text()) for d in dirs]
-        cells = [fmt([e["metrics"][k] for e in evals]) for k, _ in COLUMNS]
+        cells = [fmt([e["metrics"].get(k) for e in evals]) for k, _ in COLUMNS]
         results.append((statistics.mean(e["metrics"]["fid"] for e in evals), name, len(dirs), fmt(seconds), cells))
         shutil.copyfile(dirs[0] / "samples" / "latest.png", docs / f"{stem}_{name}.png")
     for _, name, n, secs, cells in sorted(results):

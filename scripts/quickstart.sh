@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: set up .venv, train CA-GAN on the embedded MNIST-5k digits (CPU, a few minutes),
+# The main job: set up .venv, train a conditional GAN (modified AC-GAN) on the embedded MNIST-5k digits (CPU, a few minutes),
 # evaluate it with the domain classifier, and write sample grids, loss curves and a report.
 # Each stage announces itself, so a log of this script says where time went or what failed.
 set -euo pipefail
@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/quickstart}
 echo "[1/4] setting up .venv (first run: installs dependencies, a few minutes) ..."
 bash scripts/setup_env.sh
-echo "[2/4] training CA-GAN on MNIST-5k into $OUT (2,000 steps, CPU: a few minutes; re-running resumes) ..."
-.venv/bin/condgan train mnist5k-cagan --out "$OUT" "${@:2}"
+echo "[2/4] training a modified AC-GAN on MNIST-5k into $OUT (2,000 steps, CPU: a few minutes; re-running resumes) ..."
+.venv/bin/condgan train mnist5k-quickstart --out "$OUT" "${@:2}"
 echo "[3/4] evaluating 5,000 samples (the first time also trains the domain classifier) ..."
 .venv/bin/condgan evaluate "$OUT" --num-samples 5000
 echo "[4/4] writing the report ..."
