@@ -82,6 +82,9 @@ class ModelConfig:
     d_minibatch_std: int = 0
     """Minibatch standard-deviation channel at the end of D's trunk (ProGAN §3) with this group
     size (e.g. 4); 0 = off. Lets D see a batch's variety, against intra-class collapse."""
+    equalized_lr: bool = False
+    """Equalized learning rate (ProGAN §4.1) on every linear / convolution layer of G and D:
+    weights N(0, 1), scaled at run time by 1/sqrt(fan_in). Not with spectral norm."""
     mlp_hidden: int = 128
     mlp_layers: int = 3
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by

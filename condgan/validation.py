@@ -93,6 +93,10 @@ def validate_config(cfg) -> None:
         if reason:
             raise CondganError(reason)
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
+    if m.equalized_lr and (m.g_spectral_norm or m.d_spectral_norm):
+        raise CondganError("model.equalized_lr=true cannot be combined with spectral norm (its "
+                           "normalization would undo the runtime scaling); set model.g_spectral_norm="
+                           "false and model.d_spectral_norm=false, or model.equalized_lr=false")
     if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
         raise CondganError(
             f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "

@@ -94,3 +94,50 @@ class MinibatchStdDev(nn.Module):
         stat = std.mean(dim=(1, 2, 3))                      # (n / g,)
         channel = stat.repeat(g)[:, None, None, None].expand(n, 1, h, w)
         return torch.cat([x, channel], dim=1)
+
+
+class EqualizedScale(nn.Module):
+    """The runtime weight scaling of the equalized learning rate (Karras et al. 2018, "Progressive
+    Growing of GANs", §4.1): the stored weight w ~ N(0, 1) is used as ŵ = w · c with
+    c = 1/sqrt(fan_in), fan_in = the number of inputs of one output unit (in · k · k for a
+    convolution, transposed ones included, in for a linear layer). Adam's update of w is then
+    scale-invariant across layers, so every layer learns at the same speed."""
+
+    def __init__(self, fan_in: int):
+        super().__init__()
+        self.scale = fan_in ** -0.5
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.scale
+
+
+EQUALIZED_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def fan_in(layer: nn.Module) -> int:
+    """Inputs per output unit of a linear / (transposed) convolution layer."""
+    w = layer.weight
+    if isinstance(layer, nn.ConvTranspose2d):  # weight (in, out, k, k)
+        return w.shape[0] * w[0, 0].numel()
+    return w[0].numel()  # (out, in) or (out, in, k, k)
+
+
+def apply_equalized_lr(module: nn.Module) -> nn.Module:
+    """Equalized learning rate on every linear and convolution layer of `module`: weight
+    re-initialized N(0, 1), bias zero, weight used through `EqualizedScale` (§4.1). The gain and
+    bias maps of conditional batch norm keep their zero initialization and are not scaled (they
+    start at the identity transform). Returns `module`."""
+    from torch.nn.utils import parametrize
+
+    skip = {id(m) for norm in module.modules() if isinstance(norm, ConditionalNorm) for m in norm.modules()}
+    for layer in list(module.modules()):
+        if isinstance(layer, EQUALIZED_LAYERS) and id(layer) not in skip:
+            if parametrize.is_parametrized(layer, "weight"):
+                raise CondganError("model.equalized_lr cannot be combined with spectral norm "
+                                   "(set model.g_spectral_norm=false and model.d_spectral_norm=false)")
+            with torch.no_grad():
+                nn.init.normal_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+            parametrize.register_parametrization(layer, "weight", EqualizedScale(fan_in(layer)))
+    return module

@@ -11,6 +11,7 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
 
 
@@ -60,4 +61,7 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
+    if cfg.model.equalized_lr:
+        apply_equalized_lr(generator)
+        apply_equalized_lr(discriminator)
     return GAN(generator.to(device), discriminator.to(device), method, info)
