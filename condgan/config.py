@@ -62,7 +62,12 @@ class ModelConfig:
     label_prior: str = "uniform"
     """Class prior of fake targets in predefined labeling: uniform or data (train frequencies)."""
     g_conditioning: str = "concat"
-    """Generator-side conditioning: none, concat, cbn (SPEC §4)."""
+    """Generator-side conditioning: none, concat, cbn, codebook (SPEC §4)."""
+    codebook_groups: int = 1
+    """d_l of g_conditioning=codebook: the condition is d_l one-hot groups (1 for dataset labels)."""
+    codebook_dim: int = 16
+    """d_p of g_conditioning=codebook: numbers per page; d_l·d_p must be a multiple of s0² (the
+    generator's first feature map, e.g. 4×4 = 16 for 8/32/64 px, 7×7 = 49 for 28 px)."""
     g_label_embedding: str = "embedding"
     """How concat feeds the label to G: embedding (learned) or onehot."""
     z_dim: int = 64

@@ -141,3 +141,28 @@ def apply_equalized_lr(module: nn.Module) -> nn.Module:
                     nn.init.zeros_(layer.bias)
             parametrize.register_parametrization(layer, "weight", EqualizedScale(fan_in(layer)))
     return module
+
+
+class Codebook(nn.Module):
+    """The codebook generator input (Cho, codebook paper (seed 000) §3–4): a trainable tensor
+    `d_l × d_c × d_p`. For a condition made of d_l one-hot groups of d_c categories, each group's
+    chosen page `codebook[g, c_g]` (d_p numbers) is taken, the d_l pages are concatenated and
+    reshaped into a feature map of `d_l·d_p / s0²` channels at the generator's first resolution
+    s0 × s0, which the generator concatenates (channel-wise) with the projection of z. The page is
+    read as `Σ_c cnd[g, c] · codebook[g, c]`, so a one-hot picks exactly one page."""
+
+    def __init__(self, groups: int, categories: int, page_dim: int, side: int):
+        super().__init__()
+        if groups * page_dim % (side * side):
+            raise CondganError(
+                f"model.codebook_dim={page_dim} with model.codebook_groups={groups}: d_l·d_p = "
+                f"{groups * page_dim} must be a multiple of the first feature map's {side}×{side} = "
+                f"{side * side} positions; use a codebook_dim that is a multiple of {side * side}")
+        self.groups, self.categories, self.side = groups, categories, side
+        self.pages = nn.Parameter(torch.randn(groups, categories, page_dim))
+        self.channels = groups * page_dim // (side * side)
+
+    def forward(self, cnd: torch.Tensor) -> torch.Tensor:
+        b = cnd.shape[0]
+        picked = torch.einsum("bgc,gcp->bgp", cnd.reshape(b, self.groups, self.categories), self.pages)
+        return picked.reshape(b, self.channels, self.side, self.side)
