@@ -3,9 +3,11 @@ classification loss, the learned prior, and the inner-product `ca_inner` discrim
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.cgp import (argmax_onehot, cgp_loss, classification_loss, sample_prior,
                                 update_prior)
@@ -93,3 +95,73 @@ def test_ca_inner_four_groups_is_inner_product():
     assert torch.allclose(g, F.softplus(torch.tensor(-sf)))
     ca_d, _ = _method("ca", 8).d_loss(real, fake, Labels(None, cr), Labels(None, cf))
     assert not torch.allclose(d, ca_d)  # per-condition sum differs for d_l > 1
+
+
+# ------------------------------------------------------------------ the classifier labeling mode
+CGP = ("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=8", "loss.adversarial=ns",
+       "reg.r2=1", "train.sample_every=5", "train.checkpoint_every=5", "model.prior_warmup=3")
+
+
+def test_classifier_mode_resumes_bit_identically(tmp_path):
+    from condgan.cli.main import main
+    from condgan.training.checkpoint import load_checkpoint
+    from test_training import loss_records, train
+
+    train(tmp_path / "a", *CGP, "train.steps=5")
+    train(tmp_path / "a", *CGP, "train.steps=10")
+    fresh = train(tmp_path / "b", *CGP, "train.steps=10")
+    assert fresh.step == 10
+    a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "last.pt") for r in "ab")
+    for key in ("q", "opt_q"):
+        assert set(a["labeling"][key]) == set(b["labeling"][key])
+    assert all(torch.equal(a["labeling"]["q"][k], b["labeling"]["q"][k]) for k in a["labeling"]["q"])
+    assert torch.equal(a["labeling"]["prior"], b["labeling"]["prior"])
+    assert (tmp_path / "a/samples/latest.png").read_bytes() == (tmp_path / "b/samples/latest.png").read_bytes()
+    rec = loss_records(tmp_path / "b")[-1]
+    assert {"q_cls", "q_cgp", "q_loss"} <= rec.keys()
+    # Q trained: its weights moved from the initialization (a 1-step run's Q differs from 10 steps)
+    one = train(tmp_path / "c", *CGP, "train.steps=1", "train.checkpoint_every=1")
+    q1 = load_checkpoint(tmp_path / "c/checkpoints/last.pt")["labeling"]["q"]
+    assert any(not torch.equal(q1[k], b["labeling"]["q"][k]) for k in q1)
+    assert one.labeling.prior.shape == (1, 10)
+    # the run samples and has a category predictor (clustering metrics)
+    assert main(["sample", str(tmp_path / "b"), "--out", str(tmp_path / "g.png")]) == 0
+    from condgan.training.restore import load_generator
+
+    trained = load_generator(tmp_path / "b")
+    images = torch.randn(6, 1, 8, 8)
+    predicted = trained.category_predictor(images)
+    assert predicted.shape == (6,) and 0 <= int(predicted.min()) and int(predicted.max()) < 10
+    assert torch.equal(predicted, fresh.labeling.q(images).argmax(1))
+
+
+@pytest.mark.parametrize("extra, match", [
+    (("model.conditioning=pd",), "per-category"),
+    (("model.cgp_categories=1",), "model.cgp_categories"),
+    (("model.cgp_groups=0",), "model.cgp_groups"),
+    (("model.prior_decay=1",), "model.prior_decay"),
+    (("model.cgp_weight=-1",), "model.cgp_weight"),
+    (("model.prior_warmup=-1",), "model.prior_warmup"),
+])
+def test_classifier_config_errors(tiny_config, extra, match):
+    with pytest.raises(CondganError, match=match):
+        tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", *extra)
+
+
+def test_generator_and_discriminator_conditions_follow_groups(tiny_config):
+    from condgan.training.build import DataInfo, build_gan
+
+    cfg = tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=2",
+                      "model.cgp_categories=3", "model.g_label_embedding=onehot")
+    gan = build_gan(cfg, DataInfo((1, 8, 8), 10, False, [str(i) for i in range(10)]), torch.device("cpu"))
+    assert gan.method.num_classes == 6
+    assert gan.generator.label_input.out_dim == 6
+
+
+def test_joint_category_index_for_groups():
+    from condgan.training.labeling import ClassifierLabeling
+
+    # d_l = 2, d_c = 3: logits argmax (2, 1) → 2·3 + 1 = 7; (0, 2) → 2
+    logits = torch.tensor([[0., 0, 5, 0, 5, 0], [5., 0, 0, 0, 0, 5]])
+    predict = ClassifierLabeling.predictor(lambda x: x, 2)
+    assert predict(logits).tolist() == [7, 2]
