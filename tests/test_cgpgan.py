@@ -165,3 +165,11 @@ def test_joint_category_index_for_groups():
     logits = torch.tensor([[0., 0, 5, 0, 5, 0], [5., 0, 0, 0, 0, 5]])
     predict = ClassifierLabeling.predictor(lambda x: x, 2)
     assert predict(logits).tolist() == [7, 2]
+
+
+def test_preset_is_valid():
+    from condgan.config import load_config
+
+    cfg = load_config("mnist5k-cgpgan", [])
+    assert (cfg.model.labeling, cfg.model.conditioning, cfg.loss.adversarial) == ("classifier", "ca_inner", "ns")
+    assert cfg.reg.r2 > 0 and cfg.model.cgp_groups == 1 and cfg.model.cgp_categories == 10
