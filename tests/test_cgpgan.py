@@ -142,6 +142,7 @@ def test_classifier_mode_resumes_bit_identically(tmp_path):
     (("model.prior_decay=1",), "model.prior_decay"),
     (("model.cgp_weight=-1",), "model.cgp_weight"),
     (("model.prior_warmup=-1",), "model.prior_warmup"),
+    (("model.g_conditioning=codebook", "model.cgp_groups=2", "model.cgp_categories=5"), "model.codebook_groups"),
 ])
 def test_classifier_config_errors(tiny_config, extra, match):
     with pytest.raises(CondganError, match=match):
@@ -173,3 +174,15 @@ def test_preset_is_valid():
     cfg = load_config("mnist5k-cgpgan", [])
     assert (cfg.model.labeling, cfg.model.conditioning, cfg.loss.adversarial) == ("classifier", "ca_inner", "ns")
     assert cfg.reg.r2 > 0 and cfg.model.cgp_groups == 1 and cfg.model.cgp_categories == 10
+
+
+def test_codebook_with_classifier_groups(tiny_config):
+    from condgan.training.build import DataInfo, build_gan
+
+    cfg = tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=2",
+                      "model.cgp_categories=4", "model.g_conditioning=codebook", "model.codebook_groups=2",
+                      "model.codebook_dim=8")
+    gan = build_gan(cfg, DataInfo((1, 8, 8), 10, False, [str(i) for i in range(10)]), torch.device("cpu"))
+    assert tuple(gan.generator.codebook.pages.shape) == (2, 4, 8)
+    cnd = torch.tensor([[1., 0, 0, 0, 0, 0, 1, 0]])
+    assert gan.generator(torch.randn(1, cfg.model.z_dim), cnd).shape == (1, 1, 8, 8)

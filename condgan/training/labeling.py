@@ -286,6 +286,9 @@ class ClassifierLabeling(LabelingMode):
                 return f"config key 'model.{key}' must be {want}, got {getattr(m, key)}"
         if cfg.data.attributes:
             return "model.labeling=classifier discovers single categories; remove data.attributes"
+        if m.g_conditioning == "codebook" and m.codebook_groups != m.cgp_groups:
+            return (f"model.codebook_groups={m.codebook_groups} must equal model.cgp_groups={m.cgp_groups} "
+                    "(one codebook group per categorical group)")
         return None
 
     @classmethod
