@@ -62,7 +62,12 @@ class ModelConfig:
     label_prior: str = "uniform"
     """Class prior of fake targets in predefined labeling: uniform or data (train frequencies)."""
     g_conditioning: str = "concat"
-    """Generator-side conditioning: none, concat, cbn (SPEC §4)."""
+    """Generator-side conditioning: none, concat, cbn, codebook (SPEC §4)."""
+    codebook_groups: int = 1
+    """d_l of g_conditioning=codebook: the condition is d_l one-hot groups (1 for dataset labels)."""
+    codebook_dim: int = 16
+    """d_p of g_conditioning=codebook: numbers per page; d_l·d_p must be a multiple of s0² (the
+    generator's first feature map, e.g. 4×4 = 16 for 8/32/64 px, 7×7 = 49 for 28 px)."""
     g_label_embedding: str = "embedding"
     """How concat feeds the label to G: embedding (learned) or onehot."""
     z_dim: int = 64
@@ -82,6 +87,25 @@ class ModelConfig:
     d_minibatch_std: int = 0
     """Minibatch standard-deviation channel at the end of D's trunk (ProGAN §3) with this group
     size (e.g. 4); 0 = off. Lets D see a batch's variety, against intra-class collapse."""
+    cgp_groups: int = 1
+    """labeling=classifier (CGPGAN): d_l, the number of categorical groups (≥ 1)."""
+    cgp_categories: int = 10
+    """labeling=classifier: d_c, categories per group (≥ 2)."""
+    q_width: int = 64
+    """labeling=classifier: width of the classifier Q's trunk (built like D's)."""
+    q_lr: float = 2e-4
+    """labeling=classifier: Q's learning rate (Q uses train.optimizer with train.d_betas)."""
+    cgp_cls_weight: float = 1.0
+    """labeling=classifier: λ_cls of Q's loss (≥ 0)."""
+    cgp_weight: float = 10.0
+    """labeling=classifier: λ_cgp, the classifier gradient penalty weight (≥ 0)."""
+    prior_decay: float = 0.99
+    """labeling=classifier: EMA decay of the learned prior P(C), in [0, 1)."""
+    prior_warmup: int = 0
+    """labeling=classifier: until this step the prior update uses c − batchmean(c) + 1/d_c (≥ 0)."""
+    equalized_lr: bool = False
+    """Equalized learning rate (ProGAN §4.1) on every linear / convolution layer of G and D:
+    weights N(0, 1), scaled at run time by 1/sqrt(fan_in). Not with spectral norm."""
     mlp_hidden: int = 128
     mlp_layers: int = 3
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by

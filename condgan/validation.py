@@ -6,7 +6,7 @@ from __future__ import annotations
 from condgan.errors import CondganError
 from condgan.registry import suggest
 
-G_CONDITIONING = ("none", "concat", "cbn")
+G_CONDITIONING = ("none", "concat", "cbn", "codebook")
 LABEL_EMBEDDINGS = ("embedding", "onehot")
 LABEL_PRIORS = ("uniform", "data")
 OPTIMIZERS = ("adam", "adamw")
@@ -50,7 +50,8 @@ def validate_config(cfg) -> None:
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
-    for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers"):
+    for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers", "codebook_groups",
+                "codebook_dim"):
         _positive(f"model.{key}", getattr(m, key))
     for key in ("g_depth", "d_depth", "d_minibatch_std"):
         _positive(f"model.{key}", getattr(m, key), allow_zero=True)
@@ -93,6 +94,10 @@ def validate_config(cfg) -> None:
         if reason:
             raise CondganError(reason)
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
+    if m.equalized_lr and (m.g_spectral_norm or m.d_spectral_norm):
+        raise CondganError("model.equalized_lr=true cannot be combined with spectral norm (its "
+                           "normalization would undo the runtime scaling); set model.g_spectral_norm="
+                           "false and model.d_spectral_norm=false, or model.equalized_lr=false")
     if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
         raise CondganError(
             f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "

@@ -44,7 +44,7 @@ def assert_same_state(a: dict, b: dict):
 
 # ------------------------------------------------------------------ (a) the matrix
 ADVERSARIAL = ["minimax", "ns", "ls", "wasserstein", "hinge"]
-METHODS = ["none", "ac", "ac_mod", "ca", "pd", "label", "am", "mh", "tac", "2c", "d2dce"]
+METHODS = ["none", "ac", "ac_mod", "ca", "ca_inner", "pd", "label", "am", "mh", "tac", "2c", "d2dce"]
 
 
 @pytest.mark.parametrize("mixed", [False, True])

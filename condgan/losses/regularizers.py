@@ -32,12 +32,20 @@ class PenaltyContext:
 REGULARIZERS: Registry[Callable[[PenaltyContext], torch.Tensor]] = Registry("regularizer")
 
 
-def input_gradient_sq_norm(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
-    """||∇_x D(x)||² per sample, with a graph so the penalty itself can be back-propagated."""
+def scalar_input_gradient_sq_norm(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """||∇_{x_i} s_i||² per sample for any per-sample scalar `s = fn(x)` of shape (B,), with a
+    graph so the penalty itself can be back-propagated. `x` is detached first: the penalty trains
+    the network inside `fn`, not whatever produced `x`. Samples must not interact in `fn`
+    (per-sample gradients are read from ∇_x Σ_i s_i)."""
     x = x.detach().requires_grad_(True)
-    logit = ctx.method.adv_logit(ctx.discriminator(x, labels.cnd), labels)
-    (grad,) = torch.autograd.grad(logit.sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(fn(x).sum(), x, create_graph=True)
     return grad.square().flatten(1).sum(1)
+
+
+def input_gradient_sq_norm(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
+    """||∇_x D(x)||² per sample (D's adversarial logit), with a graph."""
+    return scalar_input_gradient_sq_norm(
+        lambda v: ctx.method.adv_logit(ctx.discriminator(v, labels.cnd), labels), x)
 
 
 @REGULARIZERS.register("r1")

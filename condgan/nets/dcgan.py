@@ -11,7 +11,7 @@ from torch import nn
 
 from condgan.errors import CondganError
 from condgan.nets.base import NETWORKS, LabelInput
-from condgan.nets.layers import ConditionalNorm, MinibatchStdDev, make_activation, make_norm, maybe_sn
+from condgan.nets.layers import Codebook, ConditionalNorm, MinibatchStdDev, make_activation, make_norm, maybe_sn
 
 
 def resolution_schedule(image_size: int) -> tuple[int, int]:
@@ -33,7 +33,8 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, z_dim, channels, image_size, width=64, depth=0, norm="batch",
                  activation="relu", spectral_norm=False, num_conditions=0,
-                 conditioning="concat", label_embedding="embedding", embed_dim=32):
+                 conditioning="concat", label_embedding="embedding", embed_dim=32,
+                 codebook_groups=1, codebook_dim=16):
         super().__init__()
         s0, n = resolution_schedule(image_size)
         self.s0 = s0
@@ -41,13 +42,21 @@ class DCGANGenerator(nn.Module):
                                       num_conditions, embed_dim)
         cbn_conditions = num_conditions if conditioning == "cbn" else 0
         widths = [width * 2 ** (n - i) for i in range(n + 1)]  # e.g. [256, 128, 64] for n=2
+        self.codebook = None
+        if conditioning == "codebook" and num_conditions:
+            if num_conditions % codebook_groups:
+                raise CondganError(f"model.codebook_groups={codebook_groups} does not divide G's "
+                                   f"{num_conditions} conditions into equal groups")
+            self.codebook = Codebook(codebook_groups, num_conditions // codebook_groups, codebook_dim, s0)
+        extra = self.codebook.channels if self.codebook is not None else 0
         self.fc = maybe_sn(nn.Linear(z_dim + self.label_input.out_dim, widths[0] * s0 * s0), spectral_norm)
         self.fc_norm = ConditionalNorm(norm, widths[0], cbn_conditions)
         self.act = make_activation(activation)
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for i in range(n):
-            self.convs.append(maybe_sn(nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1), spectral_norm))
+            c_in = widths[i] + (extra if i == 0 else 0)
+            self.convs.append(maybe_sn(nn.ConvTranspose2d(c_in, widths[i + 1], 4, 2, 1), spectral_norm))
             self.norms.append(ConditionalNorm(norm, widths[i + 1], cbn_conditions))
             for _ in range(depth):
                 self.convs.append(maybe_sn(nn.Conv2d(widths[i + 1], widths[i + 1], 3, 1, 1), spectral_norm))
@@ -57,6 +66,8 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None) -> torch.Tensor:
         x = self.fc(self.label_input(z, cnd)).view(z.shape[0], -1, self.s0, self.s0)
         x = self.act(self.fc_norm(x, cnd))
+        if self.codebook is not None:
+            x = torch.cat([x, self.codebook(cnd)], dim=1)
         for conv, norm in zip(self.convs, self.norms):
             x = self.act(norm(conv(x), cnd))
         return torch.tanh(self.to_image(x))
@@ -102,7 +113,7 @@ def build_dcgan(cfg, sample_shape, num_conditions):
     m = cfg.model
     g = DCGANGenerator(m.z_dim, channels, size, m.g_width, m.g_depth, m.g_norm, m.g_activation,
                        m.g_spectral_norm, num_conditions, m.g_conditioning, m.g_label_embedding,
-                       m.embed_dim)
+                       m.embed_dim, m.codebook_groups, m.codebook_dim)
     d = DCGANTrunk(channels, size, m.d_width, m.d_depth, m.d_norm, m.d_activation, m.d_spectral_norm,
                    m.d_minibatch_std)
     return g, d

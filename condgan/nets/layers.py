@@ -94,3 +94,75 @@ class MinibatchStdDev(nn.Module):
         stat = std.mean(dim=(1, 2, 3))                      # (n / g,)
         channel = stat.repeat(g)[:, None, None, None].expand(n, 1, h, w)
         return torch.cat([x, channel], dim=1)
+
+
+class EqualizedScale(nn.Module):
+    """The runtime weight scaling of the equalized learning rate (Karras et al. 2018, "Progressive
+    Growing of GANs", §4.1): the stored weight w ~ N(0, 1) is used as ŵ = w · c with
+    c = 1/sqrt(fan_in), fan_in = the number of inputs of one output unit (in · k · k for a
+    convolution, transposed ones included, in for a linear layer). Adam's update of w is then
+    scale-invariant across layers, so every layer learns at the same speed."""
+
+    def __init__(self, fan_in: int):
+        super().__init__()
+        self.scale = fan_in ** -0.5
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.scale
+
+
+EQUALIZED_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def fan_in(layer: nn.Module) -> int:
+    """Inputs per output unit of a linear / (transposed) convolution layer."""
+    w = layer.weight
+    if isinstance(layer, nn.ConvTranspose2d):  # weight (in, out, k, k)
+        return w.shape[0] * w[0, 0].numel()
+    return w[0].numel()  # (out, in) or (out, in, k, k)
+
+
+def apply_equalized_lr(module: nn.Module) -> nn.Module:
+    """Equalized learning rate on every linear and convolution layer of `module`: weight
+    re-initialized N(0, 1), bias zero, weight used through `EqualizedScale` (§4.1). The gain and
+    bias maps of conditional batch norm keep their zero initialization and are not scaled (they
+    start at the identity transform). Returns `module`."""
+    from torch.nn.utils import parametrize
+
+    skip = {id(m) for norm in module.modules() if isinstance(norm, ConditionalNorm) for m in norm.modules()}
+    for layer in list(module.modules()):
+        if isinstance(layer, EQUALIZED_LAYERS) and id(layer) not in skip:
+            if parametrize.is_parametrized(layer, "weight"):
+                raise CondganError("model.equalized_lr cannot be combined with spectral norm "
+                                   "(set model.g_spectral_norm=false and model.d_spectral_norm=false)")
+            with torch.no_grad():
+                nn.init.normal_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+            parametrize.register_parametrization(layer, "weight", EqualizedScale(fan_in(layer)))
+    return module
+
+
+class Codebook(nn.Module):
+    """The codebook generator input (Cho, codebook paper (seed 000) §3–4): a trainable tensor
+    `d_l × d_c × d_p`. For a condition made of d_l one-hot groups of d_c categories, each group's
+    chosen page `codebook[g, c_g]` (d_p numbers) is taken, the d_l pages are concatenated and
+    reshaped into a feature map of `d_l·d_p / s0²` channels at the generator's first resolution
+    s0 × s0, which the generator concatenates (channel-wise) with the projection of z. The page is
+    read as `Σ_c cnd[g, c] · codebook[g, c]`, so a one-hot picks exactly one page."""
+
+    def __init__(self, groups: int, categories: int, page_dim: int, side: int):
+        super().__init__()
+        if groups * page_dim % (side * side):
+            raise CondganError(
+                f"model.codebook_dim={page_dim} with model.codebook_groups={groups}: d_l·d_p = "
+                f"{groups * page_dim} must be a multiple of the first feature map's {side}×{side} = "
+                f"{side * side} positions; use a codebook_dim that is a multiple of {side * side}")
+        self.groups, self.categories, self.side = groups, categories, side
+        self.pages = nn.Parameter(torch.randn(groups, categories, page_dim))
+        self.channels = groups * page_dim // (side * side)
+
+    def forward(self, cnd: torch.Tensor) -> torch.Tensor:
+        b = cnd.shape[0]
+        picked = torch.einsum("bgc,gcp->bgp", cnd.reshape(b, self.groups, self.categories), self.pages)
+        return picked.reshape(b, self.channels, self.side, self.side)

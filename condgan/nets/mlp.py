@@ -54,6 +54,9 @@ def build_mlp(cfg, sample_shape, num_conditions):
         raise CondganError(f"model.net=mlp needs vector data, but data.name={cfg.data.name} gives "
                            f"samples of shape {tuple(sample_shape)}; use model.net=dcgan")
     m = cfg.model
+    if m.g_conditioning == "codebook":
+        raise CondganError("model.g_conditioning=codebook needs a feature map (model.net=dcgan); "
+                           "use concat or cbn with model.net=mlp")
     g = MLPGenerator(m.z_dim, sample_shape[0], m.mlp_hidden, m.mlp_layers, m.g_norm, m.g_activation,
                      m.g_spectral_norm, num_conditions, m.g_conditioning, m.g_label_embedding, m.embed_dim)
     d = MLPTrunk(sample_shape[0], m.mlp_hidden, m.mlp_layers, m.d_norm, m.d_activation, m.d_spectral_norm)

@@ -11,6 +11,7 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
 
 
@@ -56,8 +57,11 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
-    method = method_cls.from_config(cfg, adversarial, info.num_classes)
+    method = method_cls.from_config(cfg, adversarial, LABELING.get(cfg.model.labeling).discriminator_conditions(cfg, info))
     num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
+    if cfg.model.equalized_lr:
+        apply_equalized_lr(generator)
+        apply_equalized_lr(discriminator)
     return GAN(generator.to(device), discriminator.to(device), method, info)

@@ -88,4 +88,5 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     d.eval().requires_grad_(False)
     mode = LABELING.get(cfg.model.labeling)
     g = mode.sampling_generator(g, d, gan.method, cfg.seed)
-    return TrainedGenerator(g, cfg, info, state["step"], ema, device, mode.category_predictor(d, gan.method))
+    return TrainedGenerator(g, cfg, info, state["step"], ema, device,
+                            mode.restored_predictor(cfg, info, state, d, gan.method, device))

@@ -195,7 +195,8 @@ class Trainer:
         self.gan: GAN = build_gan(cfg, self.info, self.device)
         self.G, self.D, self.method = self.gan.generator, self.gan.discriminator, self.gan.method
         self.labeling = LABELING.get(cfg.model.labeling)(cfg, data.labels, self.info.num_classes,
-                                                          self.info.multi_label, self.device)
+                                                          self.info.multi_label, self.device,
+                                                          sample_shape=self.info.sample_shape)
         self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr, cfg.train.g_betas)
         self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr, cfg.train.d_betas)
         self.ema = GeneratorEMA(self.G, cfg.train.ema) if cfg.train.ema > 0 else None
@@ -342,6 +343,7 @@ class Trainer:
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
+        logs.update(self.labeling.train_networks(fake, fake_labels))
         logs.update(self.labeling.update(self.step))
         logs["g_loss"] = g_loss
         return {k: v.detach() for k, v in logs.items()}

@@ -34,3 +34,27 @@ class ConditionalActivation(ConditioningMethod):
     def adv_logit(self, out, labels):
         # The logits of the conditions the sample carries: what its GANs' losses read.
         return (out["cond"] * labels.cnd).sum(1)
+
+
+@CONDITIONING.register("ca_inner")
+class ConditionalActivationInner(ConditionalActivation):
+    """CGPGAN's discriminator (Cho, codebook paper (seed 000) §2, Eqs. 5–6): `ca`'s per-category
+    logits read through the inner product with the condition,
+
+    L_D = E_real[f_r(D(x)·cnd)] + E_fake[f_g(D(x')·cnd')],   L_G = E_fake[f^G(D(x')·cnd')],
+
+    with cnd the concatenation of d_l one-hot groups (CGPGAN: argmaxonehot(Q(x)) for reals, the
+    sampled c_f for fakes). For a single one-hot (d_l = 1) this equals `ca`; for d_l > 1 the
+    adversarial loss is applied once to the sum of the chosen logits, not once per group.
+    """
+
+    name = "ca_inner"
+
+    def d_loss(self, real, fake, real_labels, fake_labels):
+        loss = (self.adv.real_term(self.adv_logit(real, real_labels)).mean()
+                + self.adv.fake_term(self.adv_logit(fake, fake_labels)).mean())
+        return loss, {"d_adv": loss}
+
+    def g_loss(self, fake, fake_labels):
+        loss = self.adv.gen_term(self.adv_logit(fake, fake_labels)).mean()
+        return loss, {"g_adv": loss}

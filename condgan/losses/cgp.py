@@ -1,0 +1,63 @@
+"""CGPGAN's classifier losses and learned category prior (Cho, codebook paper (seed 000) §2).
+
+The categorical latent has `d_l` groups of `d_c` categories; a condition `c_f` is the
+concatenation of `d_l` one-hot vectors, shape (B, d_l·d_c). The classifier Q outputs a softmax per
+group, `Q(x)` of the same shape (each group sums to 1).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from condgan.losses.regularizers import scalar_input_gradient_sq_norm
+
+
+def group_log_softmax(logits: torch.Tensor, d_l: int) -> torch.Tensor:
+    """(B, d_l·d_c) logits → per-group log-softmax, same shape."""
+    b = logits.shape[0]
+    return F.log_softmax(logits.reshape(b, d_l, -1), dim=2).reshape(b, -1)
+
+
+def argmax_onehot(probs: torch.Tensor, d_l: int) -> torch.Tensor:
+    """(B, d_l·d_c) → the multi-hot of per-group one-hots of the argmax (no gradient)."""
+    b = probs.shape[0]
+    grouped = probs.detach().reshape(b, d_l, -1)
+    return F.one_hot(grouped.argmax(2), grouped.shape[2]).float().reshape(b, -1)
+
+
+def classification_loss(q_logits: torch.Tensor, c_f: torch.Tensor, d_l: int) -> torch.Tensor:
+    """L_cls = E[-c_f · log Q(G(z, c_f))], summed over groups (seed 000 §2, Eq. 3)."""
+    return -(c_f * group_log_softmax(q_logits, d_l)).sum(1).mean()
+
+
+def cgp_loss(classifier: Callable[[torch.Tensor], torch.Tensor], fake: torch.Tensor, c_f: torch.Tensor,
+             d_l: int) -> torch.Tensor:
+    """L_cgp = E ||∇_{x'} (1 − Q(x')·c_f)²||², the classifier gradient penalty on fakes x' (seed 000
+    §2, Eq. 4); `classifier` maps images to (B, d_l·d_c) logits, Q its per-group softmax."""
+    def score(x):
+        return (1 - (group_log_softmax(classifier(x), d_l).exp() * c_f).sum(1)).square()
+
+    return scalar_input_gradient_sq_norm(score, fake).mean()
+
+
+def update_prior(prior: torch.Tensor, probs: torch.Tensor, decay: float, d_l: int,
+                 normalize: bool) -> torch.Tensor:
+    """The dynamic prior of seed 000 §2: P(C) ← decay·P(C) + (1 − decay)·E_x[Q(x)], per group.
+
+    `prior` is (d_l, d_c), `probs` the batch of real predictions (B, d_l·d_c). With `normalize`
+    (the warm-up) each prediction is first replaced by `c − batchmean(c) + 1/d_c`, whose batch mean
+    is exactly uniform, so the prior stays uniform; afterwards the raw predictions are used."""
+    c = probs.detach().reshape(probs.shape[0], d_l, -1)
+    if normalize:
+        c = c - c.mean(0, keepdim=True) + 1.0 / c.shape[2]
+    return decay * prior + (1 - decay) * c.mean(0)
+
+
+def sample_prior(prior: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """n conditions c_f (n, d_l·d_c): per group a one-hot drawn from that group's row of P(C)."""
+    d_l, d_c = prior.shape
+    idx = torch.multinomial(prior.clamp_min(0), n, replacement=True, generator=generator)  # (d_l, n)
+    return F.one_hot(idx.t(), d_c).float().reshape(n, d_l * d_c)
