@@ -48,3 +48,11 @@ def run_all(jobs, workers: int) -> list[str]:
     return log
 
 
+
+
+def fmt_ms(values: list[float], digits: int = 3) -> str:
+    """'mean ± std' of a list of per-seed values (std 0 for a single seed)."""
+    import statistics
+
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
