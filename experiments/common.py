@@ -48,3 +48,89 @@ def run_all(jobs, workers: int) -> list[str]:
     return log
 
 
+
+
+def fmt_ms(values: list[float], digits: int = 3) -> str:
+    """'mean ± std' of a list of per-seed values (std 0 for a single seed)."""
+    import statistics
+
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def log_series(run_dir: Path, key: str) -> list[tuple[int, float]]:
+    """(step, value) of a per-interval training-log key (e.g. diag_feature_norm) from metrics.jsonl."""
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if key in rec:
+            out.append((rec["step"], rec[key]))
+    return out
+
+
+def final_metrics(groups: dict[str, list[Path]], metrics: list[str], num_samples: int,
+                  standing_stats: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """Evaluate every run's final EMA generator (`condgan evaluate RUN --metrics ...`, latent seed 0,
+    the run's own eval.real_split): group -> metric -> per-seed values. Metrics that return
+    several numbers (prdc) are flattened to their own keys."""
+    from condgan.config import config_from_dict
+    from condgan.evaluation import evaluate_run
+    from condgan.training.checkpoint import RunDir
+
+    out: dict[str, dict[str, list[float]]] = {}
+    for label, runs in groups.items():
+        for r in runs:
+            cfg = config_from_dict(RunDir(r).read_config_dict())
+            res = evaluate_run(r, num_samples, metrics, seed=0, real_split=cfg.eval.real_split,
+                               standing_stats=standing_stats)
+            for k, v in res["metrics"].items():
+                out.setdefault(label, {}).setdefault(k, []).append(v)
+    return out
+
+
+def metrics_table(values: dict[str, dict[str, list[float]]], keys: list[str] | None = None) -> str:
+    """Markdown table: one row per group, 'mean ± std' over seeds per metric key."""
+    keys = keys or sorted({k for per in values.values() for k in per})
+    rows = ["| setting | seeds | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for label, per in values.items():
+        n = max((len(v) for v in per.values()), default=0)
+        rows.append(f"| {label} | {n} | " + " | ".join(fmt_ms(per[k]) if k in per else "—" for k in keys) + " |")
+    return "\n".join(rows)
+
+
+def plot_curves(groups: dict[str, list[Path]], key: str, out_png: Path, title: str, series=None) -> None:
+    """Mean over seeds of a per-step series (default: log_series(run, key)) per group, one line each."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = series or log_series
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, runs in groups.items():
+        per = [dict(series(r, key)) for r in runs]
+        steps = sorted(set.intersection(*(set(p) for p in per))) if per else []
+        ax.plot(steps, [statistics.mean(p[s] for p in per) for s in steps], label=label)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(key)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def mean_of(values: dict[str, dict[str, list[float]]], label: str, key: str) -> float:
+    import statistics
+
+    return statistics.mean(values[label][key])
+
+
+def verdict(ok: bool) -> str:
+    return "**holds**" if ok else "**does not hold at this scale**"
+
+
+def commands_block(log: list[str]) -> str:
+    return "<details><summary>commands</summary>\n\n```\n" + "\n".join(log) + "\n```\n</details>\n"

@@ -15,7 +15,7 @@ from condgan.errors import CondganError
 PRESET_NAMES = sorted(entry.name[:-5] for entry in (resources.files("condgan") / "presets").iterdir()
                       if entry.name.endswith(".yaml"))
 EXPECTED_PRESETS = {"fashion-mnist-pd", "mnist5k-acgan", "mnist5k-cagan", "seed001-ca-vs-ac",
-                    "seed001-mixed-batch"}
+                    "seed001-mixed-batch", "seed003-am", "seed004-reacgan", "seed004-mog"}
 
 
 def error(source, *overrides) -> str:
