@@ -177,9 +177,9 @@ class TrainConfig:
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     threads: int = 0
-    """torch CPU threads; 0 = half the CPUs this process may use, 1..4 (see
-    condgan.training.trainer.resolve_threads: small GAN steps gain little from more threads and
-    lose a lot when the machine is shared). A resume is bit-identical only with the same count."""
+    """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
+    condgan.training.trainer.resolve_threads). Set 1 when several runs share the machine: extra
+    threads then spin-wait on each other. A resume is bit-identical only with the same count."""
 
 
 @dataclass

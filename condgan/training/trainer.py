@@ -64,14 +64,16 @@ def available_cpus() -> int:
 def resolve_threads(requested: int) -> int:
     """`train.threads` → the torch CPU thread count used for training.
 
-    0 (the default) picks half of the available CPUs, at least 1 and at most MAX_AUTO_THREADS:
-    half, because a GAN step is a chain of small ops whose threads spin-wait on each other, and
-    leaving a core free keeps a second job (an evaluation, another run) from turning every
-    synchronization into a context switch. torch's own default (all physical cores) ignores
-    CPU quotas and oversubscribes shared machines. Any N > 0 is used as given."""
+    0 (the default) picks the CPUs this process may use (affinity and container quota — torch's
+    own default counts the machine's physical cores and ignores both), at most MAX_AUTO_THREADS.
+    Measured on an idle 2-core machine with the quickstart nets: 1 thread ~270 images/s, 2
+    threads ~560. On a machine shared with other jobs (several runs of a sweep) extra threads
+    spin-wait on each other and one thread per run is much faster (2 threads on a busy 2-core
+    machine ran ~6× slower than 1): set train.threads=1 there, as the experiment drivers do.
+    Any N > 0 is used as given."""
     if requested > 0:
         return requested
-    return max(1, min(MAX_AUTO_THREADS, available_cpus() // 2))
+    return max(1, min(MAX_AUTO_THREADS, available_cpus()))
 
 
 def make_optimizer(params, cfg: Config, lr: float, betas) -> torch.optim.Optimizer:
