@@ -134,3 +134,14 @@ def verdict(ok: bool) -> str:
 
 def commands_block(log: list[str]) -> str:
     return "<details><summary>commands</summary>\n\n```\n" + "\n".join(log) + "\n```\n</details>\n"
+
+
+def add_run_arguments(ap, experiment: str, num_samples: int | None) -> None:
+    """The options every reproduction driver shares: seeds, step budget, evaluation size,
+    parallel runs, and where runs and result documents go."""
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--num-samples", type=int, default=num_samples)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--runs", default=str(ROOT / "runs" / experiment))
+    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))

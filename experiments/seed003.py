@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, commands_block, final_metrics, mean_of, metrics_table, run_all, verdict  # noqa: E402
+from common import (add_run_arguments, commands_block, final_metrics, mean_of, metrics_table,  # noqa: E402
+                    run_all, verdict)
 
 METHODS = ["ac_mod", "ac_plus", "label", "am"]
 LABELINGS = ["predefined", "dynamic"]
@@ -61,12 +62,7 @@ def main():
     ap.add_argument("--datasets", nargs="+", default=["fashion-mnist", "mnist5k"])
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--labelings", nargs="+", default=LABELINGS)
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--num-samples", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--runs", default=str(ROOT / "runs" / "seed003"))
-    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))
+    add_run_arguments(ap, "seed003", num_samples=2000)
     args = ap.parse_args()
     runs, docs = Path(args.runs), Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)

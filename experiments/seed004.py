@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import (ROOT, commands_block, final_metrics, fmt_ms, mean_of, metrics_table, plot_curves,  # noqa: E402
+from common import (add_run_arguments, commands_block, final_metrics, fmt_ms, mean_of, metrics_table, plot_curves,  # noqa: E402
                     run_all, verdict)  # noqa: E402  (experiments/ is on sys.path when run as a script)
 
 MOG_METHODS = ["ac", "ac_mod", "tac", "pd", "d2dce", "2c"]
@@ -189,12 +189,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("experiment", choices=["mog", "methods", "tricks"])
     ap.add_argument("--methods", nargs="+", default=None)
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--num-samples", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--runs", default=str(ROOT / "runs" / "seed004"))
-    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))
+    add_run_arguments(ap, "seed004", num_samples=None)
     args = ap.parse_args()
     runs, docs = Path(args.runs), Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
