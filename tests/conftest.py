@@ -30,3 +30,11 @@ def tiny_config():
         return load_config({} if base is None else base, tiny_overrides(*extra))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """Every test starts with one thread: a test that builds a Trainer with `setup()` but never
+    trains or closes it leaves the thread count the trainer chose (train.threads=0 = all CPUs)."""
+    torch.set_num_threads(1)
+    yield
