@@ -12,10 +12,18 @@ LABEL_PRIORS = ("uniform", "data")
 OPTIMIZERS = ("adam", "adamw")
 
 
+def choice_reason(key: str, value: str, choices) -> str | None:
+    """Why `value` is not a valid choice for config key `key` (with a suggestion), or None."""
+    if value in choices:
+        return None
+    return (f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
+            f"choose one of: {', '.join(choices)}")
+
+
 def _choice(key: str, value: str, choices) -> None:
-    if value not in choices:
-        raise CondganError(f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
-                           f"choose one of: {', '.join(choices)}")
+    reason = choice_reason(key, value, choices)
+    if reason:
+        raise CondganError(reason)
 
 
 def _positive(key: str, value, allow_zero: bool = False) -> None:

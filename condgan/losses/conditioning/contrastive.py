@@ -22,7 +22,6 @@ from torch import nn
 
 from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
 from condgan.nets.layers import maybe_sn
-from condgan.registry import suggest
 
 D2DCE_VARIANTS = ("full", "no_margin", "proxy_only")
 
@@ -219,9 +218,11 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         m = cfg.model
-        if m.d2dce_variant not in D2DCE_VARIANTS:
-            return (f"config key 'model.d2dce_variant': unknown value '{m.d2dce_variant}'"
-                    f"{suggest(m.d2dce_variant, D2DCE_VARIANTS)}; choose one of: {', '.join(D2DCE_VARIANTS)}")
+        from condgan.validation import choice_reason  # validation imports the method registry
+
+        reason = choice_reason("model.d2dce_variant", m.d2dce_variant, D2DCE_VARIANTS)
+        if reason:
+            return reason
         for key in ("cond_margin_pos", "cond_margin_neg"):
             value = getattr(m, key)
             if value is not None and not -1 <= value <= 1:
