@@ -7,6 +7,7 @@ The multi-process tests spawn 2 gloo processes on the CPU (torch.multiprocessing
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -87,3 +88,84 @@ def test_two_rank_step_equals_double_batch_step(tmp_path):
             assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())
         finally:
             trainer.close()
+
+
+# ------------------------------------------------------------------ sharding and resume checks
+def test_sampler_shards_are_the_double_batch():
+    """Rank r of W takes rows r·B…(r+1)·B−1 of the global batch a one-process sampler with batch
+    W·B draws: disjoint shards, and the same data as the one-process run, across epochs."""
+    single = BatchSampler(50, 8, torch.Generator().manual_seed(3))
+    ranks = [BatchSampler(50, 4, torch.Generator().manual_seed(3), rank=r, world_size=2) for r in range(2)]
+    for _ in range(20):  # several epochs (6 batches of 8 per epoch)
+        shards = [s.next_indices() for s in ranks]
+        assert torch.equal(torch.cat(shards), single.next_indices())
+        assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    assert ranks[0].epoch == single.epoch == 4
+    with pytest.raises(CondganError, match=r"× 2 processes exceeds the 50"):
+        BatchSampler(50, 26, torch.Generator(), rank=0, world_size=2)
+
+
+def test_world_size_change_on_resume_is_refused(tmp_path, tiny_config):
+    cfg = tiny_config("train.steps=1")
+    Trainer(cfg, tmp_path, progress=False).train()
+    preflight(cfg, tmp_path, 1)  # same world size: fine
+    with pytest.raises(CondganError, match=r"trained by 1 process\(es\), this resume runs 2"):
+        preflight(cfg, tmp_path, 2)
+    # A checkpoint of a 2-process run refuses a one-process resume (the trainer's own check).
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    state["world_size"] = 2
+    torch.save(state, tmp_path / "checkpoints" / "last.pt")
+    with pytest.raises(CondganError, match=r"trained by 2 process\(es\), this resume runs 1"):
+        Trainer(cfg, tmp_path, progress=False).train()
+
+
+def condgan(*args, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "condgan", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env, **kw)
+
+
+def test_nproc_refuses_a_world_size_change_before_launching(tmp_path, tiny_config):
+    Trainer(tiny_config("train.steps=1"), tmp_path, progress=False).train()
+    (tmp_path / "tiny.yaml").write_text("description: tiny\n")
+    r = condgan("train", str(tmp_path / "tiny.yaml"), *[f"--set={o}" for o in tiny_overrides("train.steps=2")],
+                "--out", str(tmp_path), "--nproc", "2", timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [f"condgan: error: run '{tmp_path}' was trained by 1 process(es), this resume runs 2; "
+                     "data shards and per-rank random streams depend on the number of processes: resume "
+                     "with 1 (torchrun --nproc-per-node / condgan train --nproc), or start a new --out"]
+
+
+# ------------------------------------------------------------------ (c) the CLI under torchrun
+@pytest.mark.slow
+def test_torchrun_trains_writes_once_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    sets = [f"--set={o}" for o in tiny_overrides("train.threads=1", "train.log_every=10",
+                                                 "train.checkpoint_every=10", "train.standing_stats=2")]
+
+    def torchrun(steps):
+        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               "--nproc-per-node=2", "-m", "condgan", "train", "mnist5k-cagan", *sets,
+                               f"--set=train.steps={steps}", "--out", str(out)],
+                              capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+
+    r = torchrun(20)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("trained 20 steps") == 1  # rank 0 reports, rank 1 is quiet
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt"]
+    assert len(list((out / "tb").iterdir())) == 1  # one TensorBoard writer: rank 0's
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == 20 and state["world_size"] == 2 and len(state["rng"]["ranks"]) == 2
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20]
+    r = torchrun(40)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming at step 20 of 40" in r.stderr
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40]
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=False)["step"] == 40
+    # One process on a 2-process run: refused with one line.
+    r = condgan("train", "mnist5k-cagan", *sets, "--set=train.steps=60", "--out", str(out), timeout=300)
+    assert r.returncode == 2 and "trained by 2 process(es), this resume runs 1" in r.stderr
