@@ -234,6 +234,8 @@ RESUMABLE_KEYS = {
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
     "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",
+    # Streaming only changes where the pixels are decoded: same batches, same values.
+    "data.stream", "data.stream_threshold_mb", "data.stream_workers",
 }
 
 

@@ -226,6 +226,7 @@ class Trainer:
     def _setup(self) -> None:
         from condgan.data import load_dataset
         from condgan.data.sampler import BatchSampler
+        from condgan.data.stream import RealBatches
 
         cfg = self.cfg
         dist = self.dist
@@ -239,7 +240,7 @@ class Trainer:
         state = dist.on_main(self._read_state)  # every rank restores what rank 0 read
         error = None
         try:
-            data = load_dataset(cfg.data, "train")
+            data = load_dataset(cfg.data, "train", allow_stream=True)
             if cfg.train.batch_size * dist.world_size > len(data):
                 over = f" × {dist.world_size} processes" if dist.enabled else ""
                 raise CondganError(f"train.batch_size={cfg.train.batch_size}{over} exceeds the {len(data)} "
@@ -258,7 +259,6 @@ class Trainer:
                     f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
                     f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
                     "--set model.conditioning=none --set model.g_conditioning=none")
-        self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
@@ -287,6 +287,7 @@ class Trainer:
         self.sampler = BatchSampler(len(data), cfg.train.batch_size,
                                     torch.Generator().manual_seed(cfg.seed + 1_000_003),
                                     dist.rank, dist.world_size)
+        self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
         # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
         # penalty inputs), drawing from the training RNG so resume stays bit-identical.
         self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
@@ -345,7 +346,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "labeling": self.labeling.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
-                    "sampler": self.sampler.state_dict(),
+                    "sampler": self.batches.state_dict(),
                     **({"ranks": self._rank_states} if self.dist.enabled else {})},
         }
 
@@ -374,7 +375,7 @@ class Trainer:
         self.labeling.load_state_dict(state.get("labeling", {}))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
-        self.sampler.load_state_dict(state["rng"]["sampler"])
+        self.batches.load_state_dict(state["rng"]["sampler"])
         if self.dist.enabled:
             own = state["rng"]["ranks"][self.dist.rank]
             self.noise_rng.set_state(own["noise"])
@@ -382,9 +383,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def _real_batch(self) -> tuple[torch.Tensor, Labels]:
-        idx = self.sampler.next_indices().to(self.device)
+        x, idx = self.batches.next()
         y = self.labels[idx] if self.labels is not None else None
-        x = self.images[idx]
         return x, self.labeling.real(x, y)
 
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
@@ -530,6 +530,8 @@ class Trainer:
         if self.log is not None:
             self.log.close()
             self.log = None
+        if getattr(self, "batches", None) is not None:
+            self.batches.close()
         if self._previous_threads is not None:
             torch.set_num_threads(self._previous_threads)
             self._previous_threads = None
