@@ -288,6 +288,7 @@ class Trainer:
                                     torch.Generator().manual_seed(cfg.seed + 1_000_003),
                                     dist.rank, dist.world_size)
         self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
+        self.images = self.batches.images  # the training images (a tensor, or FileImages when streamed)
         # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
         # penalty inputs), drawing from the training RNG so resume stays bit-identical.
         self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
