@@ -169,3 +169,20 @@ def test_torchrun_trains_writes_once_and_resumes(tmp_path):
     # One process on a 2-process run: refused with one line.
     r = condgan("train", "mnist5k-cagan", *sets, "--set=train.steps=60", "--out", str(out), timeout=300)
     assert r.returncode == 2 and "trained by 2 process(es), this resume runs 1" in r.stderr
+
+
+def test_plain_batchnorm_reverts_sync_batchnorm():
+    """Rank 0 samples with SyncBatchNorm replaced by plain batch norm of the same state."""
+    from condgan.training.distributed import plain_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.Flatten(),
+                              torch.nn.Linear(12, 4), torch.nn.BatchNorm1d(4))
+    with torch.no_grad():
+        net(torch.randn(5, 1, 2, 2))  # running statistics ≠ their initial values
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    plain = plain_batchnorm(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in plain.modules())
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())  # a copy
+    x = torch.randn(6, 1, 2, 2)
+    torch.testing.assert_close(plain.train()(x), net.train()(x))  # batch statistics, no process group
+    torch.testing.assert_close(plain.eval()(x), net.eval()(x))

@@ -241,6 +241,35 @@ class _AllGather(torch.autograd.Function):
         return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows], None, None
 
 
+class _AnyBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over dimension 1 of an input of any rank (what SyncBatchNorm accepts)."""
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input (got {input.dim()}-D input)")
+
+
+def plain_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of `module` with every SyncBatchNorm replaced by the BatchNorm{1,2}d of the same
+    state (the inverse of SyncBatchNorm.convert_sync_batchnorm): rank 0 samples and evaluates
+    alone, and a SyncBatchNorm in training mode (standing statistics) would wait for the others."""
+    import copy
+
+    module = copy.deepcopy(module)
+
+    def revert(m: nn.Module) -> nn.Module:
+        if isinstance(m, nn.SyncBatchNorm):
+            plain = _AnyBatchNorm(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            plain.load_state_dict(m.state_dict())
+            plain.train(m.training)
+            return plain
+        for name, child in m.named_children():
+            setattr(m, name, revert(child))
+        return m
+
+    return revert(module)
+
+
 def _broadcast_flat(tensors: list[torch.Tensor]) -> None:
     if not tensors:
         return

@@ -40,7 +40,7 @@ from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
 from condgan.training.diagnostics import DiscriminatorDiagnostics
-from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank
+from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
@@ -466,6 +466,8 @@ class Trainer:
         g = self.G
         if use_ema and self.ema:
             g = self.ema.module
+        if self.cfg.train.sync_batchnorm and self.dist.enabled:
+            g = plain_batchnorm(g)  # rank 0 samples alone
             if self.cfg.train.standing_stats > 0:
                 g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
         return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
