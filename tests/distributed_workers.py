@@ -78,7 +78,26 @@ def train_steps(rank: int, world: int, port: int, out: str, configs: dict, steps
             for _ in range(steps):
                 trainer.train_step()
             if rank == 0:
-                torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict()}, f"{out}/{name}.pt")
+                torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict(),
+                            **{f"extra{i}": net.state_dict() for i, net in enumerate(trainer.labeling.networks())}},
+                           f"{out}/{name}.pt")
         finally:
             trainer.close()
+    torch.distributed.destroy_process_group()
+
+
+def train_runs(rank: int, world: int, port: int, runs: list) -> None:
+    """Train each (config, run directory) in turn with `Trainer.train()` (resuming when the
+    directory holds a checkpoint); rank 0 saves the networks after each as RUN/final.pt."""
+    import torch.distributed
+
+    from condgan.training.trainer import Trainer
+
+    join(rank, world, port)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    for cfg, out in runs:
+        trainer = Trainer(cfg, out, progress=False)
+        trainer.train()
+        if rank == 0:
+            torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict()}, f"{out}/final.pt")
     torch.distributed.destroy_process_group()
