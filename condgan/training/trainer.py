@@ -203,8 +203,8 @@ class Trainer:
                     pass  # it holds something else now: leave it
             raise
 
-    def _lock_run(self) -> None:
-        """Rank 0: take the run directory's lock (`self._created`: whether it did not exist)."""
+    def _lock_run(self) -> bool:
+        """Rank 0: take the run directory's lock; returns whether the directory did not exist."""
         root = self.run.root
         check_run_root(root)
         created = not root.exists()
@@ -468,8 +468,8 @@ class Trainer:
             g = self.ema.module
         if self.cfg.train.sync_batchnorm and self.dist.enabled:
             g = plain_batchnorm(g)  # rank 0 samples alone
-            if self.cfg.train.standing_stats > 0:
-                g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
+        if use_ema and self.ema and self.cfg.train.standing_stats > 0:
+            g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
         return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
 
     @torch.no_grad()
@@ -540,7 +540,6 @@ class Trainer:
             self._previous_threads = None
         if self._lock is not None:
             self._lock.release()
-            self._lock = None
         self.dist.close()
 
     def _train(self) -> TrainResult:
@@ -560,8 +559,6 @@ class Trainer:
         t0 = time.perf_counter()
         self.G.train()
         self.D.train()
-        for net in self.labeling.networks():
-            net.train()
         while self.step < total:
             losses = self.train_step()
             self.step += 1
