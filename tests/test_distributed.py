@@ -212,3 +212,11 @@ def test_two_rank_resume_is_bit_identical(tmp_path):
     state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] == 4 and state["world_size"] == 2
     assert not torch.equal(state["rng"]["ranks"][0]["noise"], state["rng"]["ranks"][1]["noise"])
+
+
+def test_sync_batchnorm_is_refused_where_it_cannot_work(tiny_config):
+    with pytest.raises(CondganError, match="train.sync_batchnorm needs CUDA devices"):
+        tiny_config("device=cpu", "train.sync_batchnorm=true")
+    with pytest.raises(CondganError, match="SyncBatchNorm does not support"):
+        tiny_config("train.sync_batchnorm=true", "model.d_norm=batch", "reg.r1=1")
+    tiny_config("train.sync_batchnorm=true")  # fine in one process (it only acts with several)
