@@ -47,6 +47,15 @@ class DataConfig:
     split_seed: int = 0
     """Seed of subsetting and train/test splitting (independent of the training seed, so that
     every training seed is evaluated on the same test split)."""
+    stream: str = "auto"
+    """folder data: auto, true or false. true streams images from disk through DataLoader workers
+    (decoded and resized in the workers) instead of decoding the whole folder into memory; auto
+    streams when the decoded training images would exceed data.stream_threshold_mb."""
+    stream_threshold_mb: float = 2048.0
+    """data.stream=auto: stream when N·C·H·W·4 bytes (float32 decoded images) exceed this many MiB."""
+    stream_workers: int = 2
+    """data.stream: DataLoader worker processes per training process (0 = decode in the training
+    process)."""
 
 
 @dataclass
@@ -180,6 +189,11 @@ class TrainConfig:
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.trainer.resolve_threads). Set 1 when several runs share the machine: extra
     threads then spin-wait on each other. A resume is bit-identical only with the same count."""
+    sync_batchnorm: bool = False
+    """Multi-process runs on CUDA: the batch-norm layers of G and D normalize with the statistics
+    of the global batch (torch.nn.SyncBatchNorm) instead of each process's own. Rejected on CPU
+    (SyncBatchNorm has no CPU kernel) and with a gradient penalty (gp, r1, r2) through a batch-norm
+    D (no double backward)."""
 
 
 @dataclass
@@ -220,6 +234,8 @@ RESUMABLE_KEYS = {
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
     "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",
+    # Streaming only changes where the pixels are decoded: same batches, same values.
+    "data.stream", "data.stream_threshold_mb", "data.stream_workers",
 }
 
 
@@ -267,7 +283,9 @@ def _coerce(value: Any, tp, key: str) -> Any:
             if number is not None:
                 raise CondganError(f"config key '{key}': expected a finite number, got {value!r}")
     elif tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, bool):  # YAML reads true/false (data.stream) as booleans
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
             return str(value)
     raise CondganError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
 

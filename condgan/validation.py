@@ -12,6 +12,9 @@ LABEL_PRIORS = ("uniform", "data")
 OPTIMIZERS = ("adam", "adamw")
 
 
+STREAM_CHOICES = ("auto", "true", "false")
+
+
 def choice_reason(key: str, value: str, choices) -> str | None:
     """Why `value` is not a valid choice for config key `key` (with a suggestion), or None."""
     if value in choices:
@@ -117,6 +120,17 @@ def validate_config(cfg) -> None:
         raise CondganError(
             "reg.gp with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "
             "each output depend on the whole batch (Gulrajani 2017 §4); use d_norm=layer/instance/none")
+    if t.sync_batchnorm:
+        if cfg.device == "cpu" or cfg.device == "mps":
+            raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "
+                               f"{cfg.device} kernel); set train.sync_batchnorm=false or device=cuda")
+        if m.d_norm == "batch" and (cfg.reg.r1 > 0 or cfg.reg.r2 > 0):
+            raise CondganError("train.sync_batchnorm with model.d_norm=batch and reg.r1/reg.r2: the "
+                               "penalty differentiates D twice, which SyncBatchNorm does not support; "
+                               "use d_norm=layer/instance/none or train.sync_batchnorm=false")
+    _choice("data.stream", cfg.data.stream, STREAM_CHOICES)
+    _positive("data.stream_threshold_mb", cfg.data.stream_threshold_mb)
+    _positive("data.stream_workers", cfg.data.stream_workers, allow_zero=True)
     if m.g_conditioning == "cbn" and m.g_norm == "none":
         raise CondganError("model.g_conditioning=cbn needs a normalization in G; set model.g_norm=batch")
     _validate_eval(cfg)

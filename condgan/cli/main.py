@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except CondganError as e:
         if debug:
             raise
-        _error(str(e))
+        from condgan.training.distributed import DistributedError, is_secondary_rank
+
+        if not (isinstance(e, DistributedError) and is_secondary_rank()):  # every rank has it: rank 0 says it
+            _error(str(e))
         return 2
     except OSError as e:
         if debug:

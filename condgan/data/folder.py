@@ -9,9 +9,13 @@
 
 Any format PIL reads. Channels: data.channels if set, else 1 when every image is grayscale and 3
 otherwise (mixed folders become RGB). Each image's shorter side is scaled to data.image_size
-(bilinear, antialiased) and the longer one center-cropped. Everything is loaded in memory, which
-suits the small folders this source is for. There is no official test split: a stratified
-hold-out of data.test_fraction is cut from the file list before any pixel is decoded.
+(bilinear, antialiased) and the longer one center-cropped. There is no official test split: a
+stratified hold-out of data.test_fraction is cut from the file list before any pixel is decoded.
+
+Small folders are decoded into memory (one tensor). For training, a folder whose decoded images
+would not fit (`data.stream`, see `streams`) is returned as `FileImages` instead — the file list,
+decoded batch by batch in DataLoader workers (`condgan.data.stream`) with the same decoding, so
+both paths give the same pixels.
 """
 
 from __future__ import annotations
@@ -165,6 +169,49 @@ def _load_image(path: Path, mode: str, size: int) -> np.ndarray:
     return pixels.reshape(size, size, -1)
 
 
+def decode_image(path: Path, channels: int, size: int) -> torch.Tensor:
+    """One file → channels×size×size float32 in [-1, 1] (what `load_images` gives per image)."""
+    pixels = _load_image(path, "L" if channels == 1 else "RGB", size)
+    return to_unit_range(pixels).permute(2, 0, 1).contiguous()
+
+
+class FileImages:
+    """The N images of a file list, decoded on demand: stands for the N×C×S×S tensor of
+    `load_images` (shape, len, indexing by an index tensor gives a subset) without holding it."""
+
+    def __init__(self, files: list[Path], channels: int, size: int):
+        self.files, self.channels, self.size = list(files), channels, size
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.files), self.channels, self.size, self.size))
+
+    def dim(self) -> int:
+        return 4
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, idx) -> "FileImages":
+        rows = torch.as_tensor(idx).reshape(-1).tolist() if not isinstance(idx, slice) else range(len(self.files))[idx]
+        return FileImages([self.files[i] for i in rows], self.channels, self.size)
+
+    def decode(self, i: int) -> torch.Tensor:
+        return decode_image(self.files[i], self.channels, self.size)
+
+    def decoded_bytes(self) -> int:
+        """Size of the decoded float32 tensor this stands for."""
+        return len(self.files) * self.channels * self.size * self.size * 4
+
+
+def streams(cfg: DataConfig, decoded_bytes: int) -> bool:
+    """data.stream: true / false, or auto: stream when the decoded images exceed
+    data.stream_threshold_mb MiB."""
+    if cfg.stream == "auto":
+        return decoded_bytes > cfg.stream_threshold_mb * 2**20
+    return cfg.stream == "true"
+
+
 def load_images(files: list[Path], channels: int, size: int) -> torch.Tensor:
     """N×channels×size×size float32 in [-1, 1]. A thread pool overlaps file I/O and decoding
     (PIL releases the GIL while decoding)."""
@@ -182,6 +229,8 @@ def load_folder(cfg: DataConfig, split: str) -> ImageData:
     # Decided over the whole folder so that train and test get the same number of channels.
     channels = cfg.channels or (1 if all(_is_gray(p) for p in listing.files) else 3)
     idx = holdout_indices(listing.labels, len(listing.files), split, cfg.test_fraction, cfg.split_seed)
-    images = load_images([listing.files[i] for i in idx.tolist()], channels, cfg.image_size)
+    images = FileImages([listing.files[i] for i in idx.tolist()], channels, cfg.image_size)
+    if not streams(cfg, images.decoded_bytes()):
+        images = load_images(images.files, channels, cfg.image_size)
     labels = listing.labels[idx] if listing.labels is not None else None
     return ImageData(images, labels, listing.class_names, listing.multi_label)

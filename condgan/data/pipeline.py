@@ -13,6 +13,7 @@ data, so the test set of a given split_seed does not depend on the options above
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 import torch
@@ -142,10 +143,15 @@ def _needs_single_label(data: ImageData, key: str, source: str) -> None:
         raise _bad(key, f"needs class labels, but data set '{source}' has {kind}")
 
 
-def load_dataset(cfg: DataConfig, split: str = "train") -> ImageData:
-    """The `split` ('train' or 'test') of data set `cfg.name` with the common options applied."""
+def load_dataset(cfg: DataConfig, split: str = "train", allow_stream: bool = False) -> ImageData:
+    """The `split` ('train' or 'test') of data set `cfg.name` with the common options applied.
+
+    `allow_stream` (the trainer): a source may return images that are decoded on demand
+    (`FileImages`, see data.stream) instead of a tensor; everyone else gets a tensor."""
     source, info = _source(cfg)
     validate_data_config(cfg)
+    if not allow_stream:
+        cfg = dataclasses.replace(cfg, stream="false")
     check_split(split)
     data = source(cfg, split)
     source_class = list(range(data.num_classes))
@@ -165,7 +171,7 @@ def load_dataset(cfg: DataConfig, split: str = "train") -> ImageData:
         if data.labels is None:
             raise _bad("attributes", f"data set '{cfg.name}' is unlabeled; attributes are derived from labels")
         data = _derive_attributes(data, cfg.attributes, info.attributes, source_class, cfg.name)
-    if data.is_image:
+    if data.is_image and isinstance(data.images, torch.Tensor):  # FileImages decode at size already
         if cfg.channels is not None:
             data.images = convert_channels(data.images, cfg.channels)
         data.images = resize_images(data.images, cfg.image_size)

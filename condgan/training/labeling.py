@@ -11,6 +11,8 @@ A mode is a stateful component the training loop calls at fixed points of every 
                                after D's forward on the fakes: the labels the losses use (dynamic
                                labeling reads D's class logits here)
     update(step)               per-step state update (e.g. a learned class prior); returns logs
+    train_networks(fake, labels) after G's step: train the mode's own networks; returns logs
+    networks()                 those networks (the trainer keeps them in sync across processes)
     state_dict / load_state_dict
                                whatever the mode learns, saved with the checkpoint
 
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from condgan.losses.conditioning.base import Labels
 from condgan.registry import Registry
+from condgan.training.distributed import SINGLE
 from condgan.training.latents import sample_latents
 
 LABELING: Registry[type["LabelingMode"]] = Registry("labeling mode")
@@ -45,6 +48,9 @@ class LabelingMode:
     """Base class: reals keep their dataset labels, fakes keep their proposed targets, no state."""
 
     name = "base"
+    dist = SINGLE
+    """The process group (set by the trainer): modes with networks average their gradients
+    through it, and modes with state computed from reals gather the reals of every rank."""
 
     def __init__(self, cfg, train_labels: torch.Tensor | None, num_classes: int, multi_label: bool,
                  device: torch.device, sample_shape: tuple | None = None):
@@ -75,8 +81,14 @@ class LabelingMode:
         return {}
 
     def train_networks(self, fake: torch.Tensor, fake_labels: Labels) -> dict[str, torch.Tensor]:
-        """After G's step: train the mode's own networks (if any) on the (detached) fakes; logs."""
+        """After G's step: train the mode's own networks (if any) on the (detached) fakes; logs.
+        Under several processes: `self.dist.average_gradients(self.networks())` between backward
+        and the optimizer step."""
         return {}
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The mode's own trained networks (none by default)."""
+        return []
 
     @classmethod
     def discriminator_conditions(cls, cfg, info) -> int:
@@ -324,14 +336,18 @@ class ClassifierLabeling(LabelingMode):
         loss = self.cls_weight * cls + self.cgp_weight * cgp
         self.opt_q.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average_gradients([self.q])
         self.opt_q.step()
         return {"q_cls": cls, "q_cgp": cgp, "q_loss": loss}
+
+    def networks(self):
+        return [self.q]
 
     def update(self, step):
         from condgan.losses.cgp import update_prior
 
         if self._real_probs:
-            probs = torch.cat(self._real_probs)
+            probs = self.dist.gather_rows(torch.cat(self._real_probs))  # every rank's reals
             self.prior = update_prior(self.prior, probs, self.decay, self.d_l, normalize=step < self.warmup)
             self._real_probs = []
         return {"prior_max": self.prior.max()}

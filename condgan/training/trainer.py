@@ -9,6 +9,16 @@ with another count (warned about) continues correctly but not bit for bit.
 One process trains in a run directory at a time (an flock on `RUN/.lock`, see
 `condgan.io.DirectoryLock`); the checkpoint is written before the sample grid of the same step,
 so a kill while drawing samples never costs a checkpoint interval.
+
+Multi-process (torchrun, `condgan.training.distributed`): every rank runs this loop on its shard
+of the batch (train.batch_size is per process; the global batch is W·B), averages gradients after
+each backward, and only rank 0 touches the run directory (lock, checkpoints, logs, grids,
+evaluations). Randomness: the data order and the fakes' latents and labels come from streams
+shared by all ranks (each rank draws the global batch and keeps its rows), so a W-process run
+sees the data and latents of a one-process run with batch W·B; noise drawn inside a step
+(penalty interpolation, DiffAugment) comes from a per-rank stream seeded by (seed, rank), saved
+per rank in the checkpoint. A run is reproducible for a fixed world size and resumes only with
+the world size it was started with.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
 from condgan.training.diagnostics import DiscriminatorDiagnostics
+from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
@@ -61,7 +72,7 @@ def available_cpus() -> int:
     return max(1, count)
 
 
-def resolve_threads(requested: int) -> int:
+def resolve_threads(requested: int, processes: int = 1) -> int:
     """`train.threads` → the torch CPU thread count used for training.
 
     0 (the default) picks the CPUs this process may use (affinity and container quota — torch's
@@ -70,10 +81,11 @@ def resolve_threads(requested: int) -> int:
     threads ~560. On a machine shared with other jobs (several runs of a sweep) extra threads
     spin-wait on each other and one thread per run is much faster (2 threads on a busy 2-core
     machine ran ~6× slower than 1): set train.threads=1 there, as the experiment drivers do.
-    Any N > 0 is used as given."""
+    Any N > 0 is used as given. `processes`: training processes sharing this machine (torchrun's
+    LOCAL_WORLD_SIZE): the automatic count is this machine's share, available CPUs // processes."""
     if requested > 0:
         return requested
-    return max(1, min(MAX_AUTO_THREADS, available_cpus()))
+    return max(1, min(MAX_AUTO_THREADS, available_cpus() // max(1, processes)))
 
 
 def make_optimizer(params, cfg: Config, lr: float, betas) -> torch.optim.Optimizer:
@@ -115,6 +127,35 @@ def _get(d: dict, dotted: str):
     return d
 
 
+def check_run_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise CondganError(f"--out '{root}' is an existing file; a run directory is needed, "
+                           "choose another --out")
+
+
+def check_world_size(run: RunDir, state: dict, world_size: int) -> None:
+    """Refuse a resume with another number of processes: the data shards and the per-rank noise
+    streams depend on it, so the run could not continue as it started (checkpoints written before
+    multi-process training existed count as 1 process)."""
+    saved = state.get("world_size", 1)
+    if saved != world_size:
+        raise CondganError(
+            f"run '{run.root}' was trained by {saved} process(es), this resume runs {world_size}; "
+            f"data shards and per-rank random streams depend on the number of processes: resume "
+            f"with {saved} (torchrun --nproc-per-node / condgan train --nproc), or start a new --out")
+
+
+def preflight(cfg: Config, out_dir: str | Path, world_size: int) -> None:
+    """What a launcher checks before starting `world_size` processes (rank 0 checks it again):
+    the run directory, and for a resume the config and the number of processes."""
+    run = RunDir(out_dir)
+    check_run_root(run.root)
+    state = load_checkpoint(run.last) if run.last.exists() else None
+    check_resumable(run, cfg, state)
+    if state is not None:
+        check_world_size(run, state, world_size)
+
+
 @dataclass
 class TrainResult:
     step: int
@@ -135,22 +176,26 @@ class Trainer:
         self.log: TrainingLog | None = None
         self._lock = None
         self._previous_threads: int | None = None
+        self.dist: Distributed = SINGLE
+        if is_secondary_rank():
+            self.progress = False  # rank 0 reports
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         """Lock the run directory, then build everything (and restore the checkpoint). Undone by
         `close()`; a failure here leaves a directory that did not exist before absent."""
         root = self.run.root
-        if root.exists() and not root.is_dir():
-            raise CondganError(f"--out '{root}' is an existing file; a run directory is needed, "
-                               "choose another --out")
-        created = not root.exists()
-        self._lock = self.run.lock().acquire()
+        self.dist = Distributed.from_environment(resolve_device(self.cfg.device))
+        try:
+            created = self.dist.on_main(self._lock_run)
+        except BaseException:
+            self.close()
+            raise
         try:
             self._setup()
         except BaseException:
             self.close()
-            if created:
+            if created and self.dist.is_main:
                 self._lock.path.unlink(missing_ok=True)
                 try:
                     root.rmdir()
@@ -158,27 +203,51 @@ class Trainer:
                     pass  # it holds something else now: leave it
             raise
 
-    def _setup(self) -> None:
-        from condgan.data import load_dataset
-        from condgan.data.sampler import BatchSampler
+    def _lock_run(self) -> bool:
+        """Rank 0: take the run directory's lock; returns whether the directory did not exist."""
+        root = self.run.root
+        check_run_root(root)
+        created = not root.exists()
+        self._lock = self.run.lock().acquire()
+        return created
 
-        cfg = self.cfg
+    def _read_state(self) -> dict | None:
+        """Rank 0: clean the run directory, read and check its checkpoint (None: a new run)."""
         # Safe: we hold the run's lock, and only the trainer writes these two directories (the
         # run root also receives eval.json / reports from unlocked readers, so it is left alone).
         for directory in (self.run.checkpoints, self.run.samples):
             remove_stale_temporaries(directory)
         state = load_checkpoint(self.run.last) if self.run.last.exists() else None
-        check_resumable(self.run, cfg, state)
-        self.threads = resolve_threads(cfg.train.threads)
-        self._previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        self.device = resolve_device(cfg.device)
+        check_resumable(self.run, self.cfg, state)
         if state is not None:
             self._check_environment(state)
-        data = load_dataset(cfg.data, "train")
-        if cfg.train.batch_size > len(data):
-            raise CondganError(f"train.batch_size={cfg.train.batch_size} exceeds the {len(data)} "
-                               f"training samples of data set '{cfg.data.name}'")
+        return state
+
+    def _setup(self) -> None:
+        from condgan.data import load_dataset
+        from condgan.data.sampler import BatchSampler
+        from condgan.data.stream import RealBatches
+
+        cfg = self.cfg
+        dist = self.dist
+        self.threads = resolve_threads(cfg.train.threads, dist.local_world_size)
+        self._previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        self.device = dist.device(resolve_device(cfg.device))
+        if cfg.train.sync_batchnorm and dist.enabled and self.device.type != "cuda":
+            raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "
+                               f"{self.device.type} kernel); set train.sync_batchnorm=false")
+        state = dist.on_main(self._read_state)  # every rank restores what rank 0 read
+        error = None
+        try:
+            data = load_dataset(cfg.data, "train", allow_stream=True)
+            if cfg.train.batch_size * dist.world_size > len(data):
+                over = f" × {dist.world_size} processes" if dist.enabled else ""
+                raise CondganError(f"train.batch_size={cfg.train.batch_size}{over} exceeds the {len(data)} "
+                                   f"training samples of data set '{cfg.data.name}'")
+        except CondganError as e:
+            error = e
+        dist.agree(error)
         self.info = DataInfo.of(data)
         self.num_train = len(data)
         if self.info.num_classes == 0 and not self.info.multi_label:
@@ -190,24 +259,39 @@ class Trainer:
                     f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
                     f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
                     "--set model.conditioning=none --set model.g_conditioning=none")
-        self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
         self.gan: GAN = build_gan(cfg, self.info, self.device)
         self.G, self.D, self.method = self.gan.generator, self.gan.discriminator, self.gan.method
+        if cfg.train.sync_batchnorm and dist.enabled:
+            self.G = self.gan.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = self.gan.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        if dist.enabled and hasattr(self.method, "gather"):
+            self.method.gather = dist.gather_keys  # batch-level losses see every rank's samples
         self.labeling = LABELING.get(cfg.model.labeling)(cfg, data.labels, self.info.num_classes,
                                                           self.info.multi_label, self.device,
                                                           sample_shape=self.info.sample_shape)
+        self.labeling.dist = dist
+        self.networks = [self.G, self.D, *self.labeling.networks()]
+        for net in self.networks:
+            dist.broadcast_module(net)  # identical initial weights (rank 0's) everywhere
         self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr, cfg.train.g_betas)
         self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr, cfg.train.d_betas)
         self.ema = GeneratorEMA(self.G, cfg.train.ema) if cfg.train.ema > 0 else None
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
+        # Per-rank noise (penalties, DiffAugment); the training RNG itself in one process.
+        self.noise_rng = (torch.Generator(self.device).manual_seed(cfg.seed + 1_000_033 * (dist.rank + 1))
+                          if dist.enabled else self.rng)
+        self._rank_states: list | None = None
         self.sampler = BatchSampler(len(data), cfg.train.batch_size,
-                                    torch.Generator().manual_seed(cfg.seed + 1_000_003))
+                                    torch.Generator().manual_seed(cfg.seed + 1_000_003),
+                                    dist.rank, dist.world_size)
+        self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
+        self.images = self.batches.images  # the training images (a tensor, or FileImages when streamed)
         # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
         # penalty inputs), drawing from the training RNG so resume stays bit-identical.
-        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.rng))
+        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
                      if cfg.train.diffaugment else self.D)
         self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
                             if cfg.train.diagnostics else None)
@@ -216,7 +300,7 @@ class Trainer:
         self.step = 0
         self.best = None
         self.evaluator = None
-        if cfg.eval.every > 0:
+        if cfg.eval.every > 0 and dist.is_main:
             from condgan.evaluation import Evaluator
 
             k = 0 if self.info.multi_label else self.info.num_classes
@@ -225,7 +309,8 @@ class Trainer:
                                        real_split=cfg.eval.real_split)
         if state is not None:
             self._restore(state)
-        atomic_write_text(self.run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        if dist.is_main:
+            atomic_write_text(self.run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def _check_environment(self, state: dict) -> None:
         """Refuse a resume on another device type: the training RNG is a generator of the device
@@ -238,6 +323,7 @@ class Trainer:
                 f"run '{self.run.root}' was trained on {saved}, this resume would run on "
                 f"{self.device.type} (device={self.cfg.device}); its random state is bound to the "
                 f"device: resume with --set device={saved}, or start a new --out")
+        check_world_size(self.run, state, self.dist.world_size)
         saved_threads = state.get("threads")
         if saved_threads is not None and saved_threads != self.threads and self.device.type == "cpu":
             warn(f"run '{self.run.root}' was trained with {saved_threads} CPU thread(s), resuming "
@@ -250,6 +336,7 @@ class Trainer:
             "step": self.step,
             "device": self.device.type,
             "threads": self.threads,
+            "world_size": self.dist.world_size,
             "best": self.best,
             "config": self.cfg.to_dict(),
             "data_info": self.info.to_dict(),
@@ -260,8 +347,17 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "labeling": self.labeling.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
-                    "sampler": self.sampler.state_dict()},
+                    "sampler": self.batches.state_dict(),
+                    **({"ranks": self._rank_states} if self.dist.enabled else {})},
         }
+
+    def _local_random_state(self) -> dict:
+        return {"noise": self.noise_rng.get_state(), "torch": torch.get_rng_state()}
+
+    def _gather_random_states(self) -> None:
+        """Collective: every rank's own random streams, in rank order, for rank 0's checkpoint."""
+        if self.dist.enabled:
+            self._rank_states = self.dist.gather_objects(self._local_random_state())
 
     def _restore(self, state: dict) -> None:
         self.step = state["step"]
@@ -280,18 +376,28 @@ class Trainer:
         self.labeling.load_state_dict(state.get("labeling", {}))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
-        self.sampler.load_state_dict(state["rng"]["sampler"])
+        self.batches.load_state_dict(state["rng"]["sampler"])
+        if self.dist.enabled:
+            own = state["rng"]["ranks"][self.dist.rank]
+            self.noise_rng.set_state(own["noise"])
+            torch.set_rng_state(own["torch"])
 
     # ------------------------------------------------------------------ one iteration
     def _real_batch(self) -> tuple[torch.Tensor, Labels]:
-        idx = self.sampler.next_indices().to(self.device)
+        x, idx = self.batches.next()
         y = self.labels[idx] if self.labels is not None else None
-        x = self.images[idx]
         return x, self.labeling.real(x, y)
 
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
-        labels = self.labeling.fake(n, self.rng)
-        z = sample_latents(n, self.cfg.model.z_dim, self.rng)
+        """n fakes. Under W processes every rank draws the latents and labels of the global
+        batch (W·n, the same on every rank) and keeps its own n rows."""
+        world, rank = self.dist.world_size, self.dist.rank
+        labels = self.labeling.fake(n * world, self.rng)
+        z = sample_latents(n * world, self.cfg.model.z_dim, self.rng)
+        if world > 1:
+            rows = slice(rank * n, (rank + 1) * n)
+            z = z[rows]
+            labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
         return self.G(z, labels.cnd), labels
 
     def _discriminate(self, real, real_labels, fake, fake_labels):
@@ -321,12 +427,14 @@ class Trainer:
             if self.diagnostics:
                 d_logs.update(self.diagnostics(d_logs, real.shape[0]))
             for penalty, weight in self.penalties:
-                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
+                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                                     self.noise_rng)
                 value = penalty(ctx)
                 d_logs[f"d_{penalty.__name__}"] = value
                 d_loss = d_loss + value
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            self.dist.average_gradients([self.D])
             self.opt_d.step()
         logs.update(d_logs)
         logs["d_loss"] = d_loss
@@ -341,6 +449,7 @@ class Trainer:
         g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        self.dist.average_gradients([self.G])
         self.opt_g.step()
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
@@ -348,15 +457,19 @@ class Trainer:
         logs.update(self.labeling.train_networks(fake, fake_labels))
         logs.update(self.labeling.update(self.step))
         logs["g_loss"] = g_loss
-        return {k: v.detach() for k, v in logs.items()}
+        for net in self.networks:
+            self.dist.broadcast_buffers(net)  # batch-norm statistics: rank 0's everywhere
+        return self.dist.mean({k: v.detach() for k, v in logs.items()})
 
     # ------------------------------------------------------------------ sampling & outputs
     def sampling_generator(self, use_ema: bool = True) -> torch.nn.Module:
         g = self.G
         if use_ema and self.ema:
             g = self.ema.module
-            if self.cfg.train.standing_stats > 0:
-                g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
+        if self.cfg.train.sync_batchnorm and self.dist.enabled:
+            g = plain_batchnorm(g)  # rank 0 samples alone
+        if use_ema and self.ema and self.cfg.train.standing_stats > 0:
+            g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
         return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
 
     @torch.no_grad()
@@ -387,6 +500,8 @@ class Trainer:
                 kept = ("the last checkpoint on disk is kept" if self.run.last.exists()
                         else "no checkpoint was written yet")
                 raise TrainingDiverged(f"{name} weights are not finite at step {self.step}; stopped, {kept}")
+        if not self.dist.is_main:
+            return
         if self.log is not None:
             self.log.sync()  # logs up to this step reach disk before the checkpoint claims them
         save_checkpoint(self.run.last, self._state())
@@ -398,10 +513,13 @@ class Trainer:
         labels = ("unlabeled" if self.info.num_classes == 0 else
                   f"{self.info.num_classes} {'attributes' if self.info.multi_label else 'classes'}")
         what = f"resuming at step {self.step} of {cfg.train.steps}" if self.step else f"{cfg.train.steps} steps"
+        world = self.dist.world_size
+        batch = (f"batch {cfg.train.batch_size} per process × {world} processes = {cfg.train.batch_size * world}"
+                 if world > 1 else f"batch {cfg.train.batch_size}")
         return (f"condgan: training {self.name or 'config'} ({what}) into {self.run.root}\n"
                 f"condgan: data {cfg.data.name} ({self.num_train} images, {labels}), "
                 f"{cfg.model.conditioning} / {cfg.loss.adversarial}, seed {cfg.seed}, device {self.device}, "
-                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}, batch {cfg.train.batch_size}")
+                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}{' per process' if world > 1 else ''}, {batch}")
 
     def train(self) -> TrainResult:
         try:
@@ -415,20 +533,28 @@ class Trainer:
         if self.log is not None:
             self.log.close()
             self.log = None
+        if getattr(self, "batches", None) is not None:
+            self.batches.close()
         if self._previous_threads is not None:
             torch.set_num_threads(self._previous_threads)
             self._previous_threads = None
         if self._lock is not None:
             self._lock.release()
+        self.dist.close()
 
     def _train(self) -> TrainResult:
+        """The loop. Under W processes every rank runs it (the collectives of a step), and the
+        run-directory work is rank 0's: logs (of losses averaged over the ranks), evaluations,
+        checkpoints (holding every rank's random state, gathered first) and grids; the other
+        ranks wait for it at the next collective (a barrier at the end)."""
         cfg = self.cfg.train
         total = cfg.steps
+        main = self.dist.is_main
         if self.progress:
             say(self.describe())
-        log = self.log = TrainingLog(self.run.metrics, self.run.tensorboard, self.step, total,
-                                     cfg.batch_size, self.progress)
-        last_good = self.step if self.run.last.exists() else None
+        log = self.log = (TrainingLog(self.run.metrics, self.run.tensorboard, self.step, total,
+                                      cfg.batch_size * self.dist.world_size, self.progress) if main else None)
+        last_good = self.step if self.dist.on_main(self.run.last.exists) else None
         record = None
         t0 = time.perf_counter()
         self.G.train()
@@ -436,21 +562,29 @@ class Trainer:
         while self.step < total:
             losses = self.train_step()
             self.step += 1
-            log.record(self.step, losses)
             at_end = self.step == total
-            if self.step % cfg.log_every == 0 or self.step % cfg.checkpoint_every == 0 or at_end:
-                record = log.flush(self.step, last_good) or record
-            if self.evaluator and (self.step % self.cfg.eval.every == 0 or at_end):
-                self.evaluate(log)
-            if self.step % cfg.checkpoint_every == 0 or at_end:
+            checkpoint = self.step % cfg.checkpoint_every == 0 or at_end
+            evaluate = self.cfg.eval.every > 0 and (self.step % self.cfg.eval.every == 0 or at_end)
+            if checkpoint or evaluate:
+                self._gather_random_states()
+            if main:
+                log.record(self.step, losses)
+                if self.step % cfg.log_every == 0 or checkpoint:
+                    record = log.flush(self.step, last_good) or record
+                if self.evaluator and evaluate:
+                    self.evaluate(log)
+            if checkpoint:
                 self.save()
                 last_good = self.step
-            if cfg.sample_every and self.step % cfg.sample_every == 0 and not at_end:
+            if main and cfg.sample_every and self.step % cfg.sample_every == 0 and not at_end:
                 self.write_samples()
             self.after_step(log)
-        if not self.run.last.exists():  # resumed a finished run: still leave a checkpoint
+        if not self.dist.on_main(self.run.last.exists):  # resumed a finished run: still leave a checkpoint
+            self._gather_random_states()
             self.save()
-        self.write_samples()
+        if main:
+            self.write_samples()
+        self.dist.barrier()
         return TrainResult(self.step, self.run.root, time.perf_counter() - t0, record)
 
     def evaluate(self, log: TrainingLog) -> dict[str, float]:
