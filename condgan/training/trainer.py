@@ -34,6 +34,7 @@ from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
+from condgan.training.precision import Precision, to_memory_format
 from condgan.training.sampling import sample_grid, save_samples
 
 CHECKPOINT_FORMAT = 1
@@ -173,6 +174,7 @@ class Trainer:
         self._previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         self.device = resolve_device(cfg.device)
+        self.precision = Precision(cfg.train.precision, self.device)
         if state is not None:
             self._check_environment(state)
         data = load_dataset(cfg.data, "train")
@@ -190,7 +192,7 @@ class Trainer:
                     f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
                     f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
                     "--set model.conditioning=none --set model.g_conditioning=none")
-        self.images = data.images.to(self.device)
+        self.images = to_memory_format(cfg, data.images.to(self.device))
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
@@ -259,6 +261,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "labeling": self.labeling.state_dict(),
+            "precision": self.precision.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
                     "sampler": self.sampler.state_dict()},
         }
@@ -278,6 +281,7 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.labeling.load_state_dict(state.get("labeling", {}))
+        self.precision.load_state_dict(state.get("precision"))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
@@ -292,7 +296,7 @@ class Trainer:
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
         labels = self.labeling.fake(n, self.rng)
         z = sample_latents(n, self.cfg.model.z_dim, self.rng)
-        return self.G(z, labels.cnd), labels
+        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
 
     def _discriminate(self, real, real_labels, fake, fake_labels):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
@@ -311,37 +315,36 @@ class Trainer:
         self.D.requires_grad_(True)
         for _ in range(cfg.train.d_steps):
             real, real_labels = self._real_batch()
-            with torch.no_grad():
+            with torch.no_grad(), self.precision.autocast():
                 fake, fake_labels = self._fake_batch(batch)
             if self.diagnostics:
                 self.diagnostics.arm()
-            out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
-            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
-            d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
-            if self.diagnostics:
-                d_logs.update(self.diagnostics(d_logs, real.shape[0]))
-            for penalty, weight in self.penalties:
-                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight, self.rng)
-                value = penalty(ctx)
-                d_logs[f"d_{penalty.__name__}"] = value
-                d_loss = d_loss + value
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            with self.precision.autocast():
+                out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+                fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+                d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+                if self.diagnostics:
+                    d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                for penalty, weight in self.penalties:
+                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                                         self.rng, self.precision.grad_scale("d"))
+                    value = penalty(ctx)
+                    d_logs[f"d_{penalty.__name__}"] = value
+                    d_loss = d_loss + value
+            self.precision.step("d", d_loss, self.opt_d)
         logs.update(d_logs)
         logs["d_loss"] = d_loss
 
         self.D.requires_grad_(False)  # no D weight gradients during the G step
-        fake, fake_labels = self._fake_batch(batch)
-        if cfg.loss.mixed_batch:
-            _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
-        else:
-            out_f = self.d_fn(fake, fake_labels.cnd)
-        fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
-        g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        with self.precision.autocast():
+            fake, fake_labels = self._fake_batch(batch)
+            if cfg.loss.mixed_batch:
+                _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+            else:
+                out_f = self.d_fn(fake, fake_labels.cnd)
+            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+            g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+        self.precision.step("g", g_loss, self.opt_g)
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
