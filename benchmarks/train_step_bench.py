@@ -8,6 +8,9 @@ run. Rounds alternate between the two to spread machine noise evenly.
 
     python benchmarks/train_step_bench.py [--preset mnist5k-cagan] [--steps 300] [--rounds 3]
         [--set model.conditioning=d2dce ...]
+    python benchmarks/train_step_bench.py --set model.net=resnet --set data.image_size=32   # resnet, 32 px
+
+The bare loop deep-copies the trainer's own networks, so it serves every `model.net`.
 
 The bare loop is written for the preset's `ca` and for `d2dce` (ReACGAN: adversarial loss on the
 ψ head plus λ·D2D-CE on the feature-normalized head, written out by hand below).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -121,6 +125,7 @@ def main():
     cfg = load_config(args.preset, args.overrides + [
         f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}", "train.sample_every=0",
         f"train.log_every={min(50, args.steps)}"])
+    load_start = os.getloadavg()[0]
     ours, bare = [], []
     for r in range(args.rounds):
         t_ours, trainer = condgan_seconds_per_step(cfg, args.steps)
@@ -134,6 +139,9 @@ def main():
           f"conditioning {cfg.model.conditioning}, batch {cfg.train.batch_size}, {args.steps} steps × {args.rounds} rounds, "
           f"torch {torch.__version__}, {args.threads} threads")
     print(f"median: condgan {mo * 1e3:.2f} ms/step, bare PyTorch {mb * 1e3:.2f} ms/step, ratio {mo / mb:.3f}")
+    print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load_start:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end (above {args.threads}: shared with other jobs; rounds interleave "
+          "the two loops so the noise falls on both)")
 
 
 if __name__ == "__main__":

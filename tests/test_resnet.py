@@ -168,7 +168,7 @@ def test_every_method_trains_a_resnet_step(tmp_path, method):
 
 @pytest.mark.parametrize("extra", [
     ["model.labeling=dynamic", "model.conditioning=ac_mod"],
-    ["model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=1", "model.cgp_categories=4",
+    ["model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=1", "model.cgp_categories=10",
      "model.q_width=4", "model.g_conditioning=codebook"],
     ["model.conditioning=ca", "model.g_conditioning=codebook", "model.codebook_dim=16"],
     ["model.conditioning=pd", "model.hierarchical_z=true", "model.init=orthogonal", "reg.r1=1", "reg.gp=1",
