@@ -89,11 +89,10 @@ def validate_config(cfg) -> None:
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
     _choice("eval.real_split", cfg.eval.real_split, ("test", "train"))
-    if cfg.device != "auto" or t.precision != "fp32" or t.compile:
-        from condgan.training.build import resolve_device
-        from condgan.training.precision import check_precision_config
+    from condgan.training.build import resolve_device
+    from condgan.training.precision import check_precision_config
 
-        check_precision_config(cfg, resolve_device(cfg.device))
+    check_precision_config(cfg, resolve_device(cfg.device))
     _validate_network_options(cfg)
 
     try:
