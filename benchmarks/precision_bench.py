@@ -18,7 +18,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step_bench import condgan_seconds_per_step  # noqa: E402
+from train_step_bench import condgan_step_times  # noqa: E402
 
 from condgan.config import load_config  # noqa: E402
 
@@ -41,8 +41,8 @@ def main():
     rates: dict[str, list[float]] = {p: [] for p in cfgs}
     for r in range(args.rounds):
         for p, cfg in cfgs.items():
-            seconds, _ = condgan_seconds_per_step(cfg, args.steps)
-            rates[p].append(images / seconds)
+            times, _ = condgan_step_times(cfg, args.steps)
+            rates[p].append(images / statistics.mean(times))
         print(f"round {r + 1}: " + "   ".join(f"{p} {rates[p][-1]:.1f} images/s" for p in cfgs), flush=True)
     med = {p: statistics.median(v) for p, v in rates.items()}
     cpu_flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""

@@ -40,10 +40,18 @@ def eval_series(run_dir: Path, key: str) -> list[tuple[int, float]]:
     return out
 
 
-def run_all(jobs, workers: int) -> list[str]:
+def run_all(jobs, workers: int, after=None) -> list[str]:
+    """Train every (run_dir, preset, overrides) job on `workers` parallel processes; `after(run_dir)`
+    (e.g. its final evaluation) runs in the same worker right after the run's training."""
     log: list[str] = []
+
+    def job(d, p, o):
+        train(d, p, o, log)
+        if after is not None:
+            after(d)
+
     with ThreadPoolExecutor(workers) as pool:
-        for f in [pool.submit(train, d, p, o, log) for d, p, o in jobs]:
+        for f in [pool.submit(job, d, p, o) for d, p, o in jobs]:
             f.result()
     return log
 
@@ -68,22 +76,34 @@ def log_series(run_dir: Path, key: str) -> list[tuple[int, float]]:
     return out
 
 
-def final_metrics(groups: dict[str, list[Path]], metrics: list[str], num_samples: int,
-                  standing_stats: int | None = None) -> dict[str, dict[str, list[float]]]:
-    """Evaluate every run's final EMA generator (`condgan evaluate RUN --metrics ...`, latent seed 0,
-    the run's own eval.real_split): group -> metric -> per-seed values. Metrics that return
-    several numbers (prdc) are flattened to their own keys."""
+def final_eval(run_dir: Path, metrics: list[str], num_samples: int, standing_stats: int | None = None) -> dict:
+    """`condgan evaluate RUN --metrics ... --num-samples N` (final EMA generator, latent seed 0, the
+    run's own eval.real_split) in a subprocess, cached in RUN/final_eval-*.json: metric -> value."""
     from condgan.config import config_from_dict
-    from condgan.evaluation import evaluate_run
     from condgan.training.checkpoint import RunDir
 
+    tag = f"{'-'.join(metrics)}-n{num_samples}" + (f"-ss{standing_stats}" if standing_stats is not None else "")
+    out = run_dir / f"final_eval-{tag}.json"
+    if not out.exists():
+        split = config_from_dict(RunDir(run_dir).read_config_dict()).eval.real_split
+        cmd = [sys.executable, "-m", "condgan.cli.main", "evaluate", str(run_dir), "--metrics", ",".join(metrics),
+               "--num-samples", str(num_samples), "--seed", "0", "--real-split", split, "--out", str(out) + ".tmp"]
+        cmd += ["--standing-stats", str(standing_stats)] if standing_stats is not None else []
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        os.replace(str(out) + ".tmp", out)
+    return json.loads(out.read_text())["metrics"]
+
+
+def final_metrics(groups: dict[str, list[Path]], metrics: list[str], num_samples: int,
+                  standing_stats: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """Every run's final_eval: group -> metric -> per-seed values. Metrics that return several
+    numbers (prdc) are flattened to their own keys."""
     out: dict[str, dict[str, list[float]]] = {}
     for label, runs in groups.items():
         for r in runs:
-            cfg = config_from_dict(RunDir(r).read_config_dict())
-            res = evaluate_run(r, num_samples, metrics, seed=0, real_split=cfg.eval.real_split,
-                               standing_stats=standing_stats)
-            for k, v in res["metrics"].items():
+            for k, v in final_eval(r, metrics, num_samples, standing_stats).items():
                 out.setdefault(label, {}).setdefault(k, []).append(v)
     return out
 
@@ -145,3 +165,5 @@ def add_run_arguments(ap, experiment: str, num_samples: int | None) -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--runs", default=str(ROOT / "runs" / experiment))
     ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra config override for every run (e.g. model.g_width=16); repeatable")

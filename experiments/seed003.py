@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import (add_run_arguments, commands_block, final_metrics, mean_of, metrics_table,  # noqa: E402
-                    run_all, verdict)
+from common import (add_run_arguments, commands_block, final_eval, final_metrics, mean_of,  # noqa: E402
+                    metrics_table, run_all, verdict)
 
 METHODS = ["ac_mod", "ac_plus", "label", "am"]
 LABELINGS = ["predefined", "dynamic"]
@@ -66,7 +66,7 @@ def main():
     args = ap.parse_args()
     runs, docs = Path(args.runs), Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
-    base = ["train.threads=1"] + ([f"train.steps={args.steps}"] if args.steps else [])
+    base = ["train.threads=1"] + ([f"train.steps={args.steps}"] if args.steps else []) + args.overrides
     t0 = time.time()
     sections, all_log = [], []
     for ds in args.datasets:
@@ -79,7 +79,7 @@ def main():
                     o = [f"data.name={ds}", f"model.conditioning={m}", f"model.labeling={lab}", f"seed={s}"]
                     jobs.append((d, "seed003-am", o + extra + base))
                     groups.setdefault(f"{m}, {lab}", []).append(d)
-        all_log += run_all(jobs, args.workers)
+        all_log += run_all(jobs, args.workers, after=lambda d: final_eval(d, METRICS, args.num_samples))
         values = final_metrics(groups, METRICS, args.num_samples)
         sections += [f"### {ds}\n", f"Final EMA generators, {args.num_samples} fakes, domain features; "
                      f"mean ± std over seeds {args.seeds}. AM Score, FID, intra-FID, intra-SSIM: lower is better; IS: higher.\n",
