@@ -8,6 +8,13 @@ run. Rounds alternate between the two to spread machine noise evenly.
 
     python benchmarks/train_step_bench.py [--preset mnist5k-cagan] [--steps 300] [--rounds 3]
         [--set model.conditioning=d2dce ...]
+    python benchmarks/train_step_bench.py --set model.net=resnet --set data.image_size=32   # resnet, 32 px
+
+The bare loop deep-copies the trainer's own networks, so it serves every `model.net`.
+`--clock process` times with this process's CPU time instead of wall time: on a machine shared
+with other jobs (load above the thread count) it is what each loop itself costs, while wall
+time mostly measures the neighbours. It counts every thread of the process, so use it with
+`--threads 1`.
 
 The bare loop is written for the preset's `ca` and for `d2dce` (ReACGAN: adversarial loss on the
 ψ head plus λ·D2D-CE on the feature-normalized head, written out by hand below).
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -28,9 +36,13 @@ from condgan.config import load_config
 from condgan.training.trainer import Trainer
 
 
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+clock = CLOCKS["wall"]
+
+
 class TimedTrainer(Trainer):
     def after_step(self, log):
-        self.stamps.append(time.perf_counter())
+        self.stamps.append(clock())
 
 
 def step_times(stamps: list[float]) -> list[float]:
@@ -107,7 +119,7 @@ def bare_step_times(trainer: Trainer, steps: int) -> list[float]:
             for pe, p in zip(G_ema.state_dict().values(), G.state_dict().values()):
                 if pe.is_floating_point():
                     pe.lerp_(p, 1 - decay)
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
     return step_times(stamps)
 
 
@@ -117,9 +129,13 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time, or this process's CPU time (for a shared machine, with --threads 1)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override, e.g. model.conditioning=d2dce")
     args = ap.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     cfg = load_config(args.preset, args.overrides + [
         f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}", "train.sample_every=0",
@@ -127,6 +143,7 @@ def main():
     # Per round: the mean step time (what a user waits for) and the median step time (robust to
     # the other processes of a shared machine, which stall single steps). The verdict uses the
     # median over rounds of the per-round ratios of medians.
+    load_start = os.getloadavg()[0]
     ratios_mean, ratios_median, ours, bare = [], [], [], []
     for r in range(args.rounds):
         t_ours, trainer = condgan_step_times(cfg, args.steps)
@@ -141,10 +158,13 @@ def main():
               f"median condgan {q_o * 1e3:.2f} / bare {q_b * 1e3:.2f} ms/step (ratio {q_o / q_b:.3f})")
     print(f"preset {args.preset} {' '.join('--set ' + o for o in args.overrides)}, "
           f"conditioning {cfg.model.conditioning}, batch {cfg.train.batch_size}, {args.steps} steps × {args.rounds} rounds, "
-          f"torch {torch.__version__}, {args.threads} threads")
+          f"torch {torch.__version__}, {args.threads} threads, {args.clock} clock")
     print(f"median step time over rounds: condgan {statistics.median(ours) * 1e3:.2f} ms, bare PyTorch "
           f"{statistics.median(bare) * 1e3:.2f} ms; ratio (median of per-round median ratios) "
           f"{statistics.median(ratios_median):.3f}, (median of per-round mean ratios) {statistics.median(ratios_mean):.3f}")
+    print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load_start:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end (above {args.threads}: shared with other jobs; rounds interleave "
+          "the two loops so the noise falls on both)")
 
 if __name__ == "__main__":
     main()

@@ -61,7 +61,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan (images) or mlp (vector data)."""
+    """Network family: dcgan or resnet (images), mlp (vector data)."""
     conditioning: str = "ca"
     """Discriminator-side conditioning method (SPEC §2)."""
     cond_weight: float = 1.0
@@ -117,6 +117,14 @@ class ModelConfig:
     weights N(0, 1), scaled at run time by 1/sqrt(fan_in). Not with spectral norm."""
     mlp_hidden: int = 128
     mlp_layers: int = 3
+    attention: list[int] = field(default_factory=list)
+    """model.net=resnet: SAGAN self-attention blocks in G and D at these feature-map resolutions
+    (s0·2^i below the image size, e.g. 7 or 14 at 28 px, 4/8/16 at 32 px); empty = none."""
+    hierarchical_z: bool = False
+    """model.net=resnet: BigGAN's hierarchical latent: z is split into one chunk per G block plus
+    one for the input layer; each chunk joins its block's conditional-norm input."""
+    init: str = "default"
+    """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
     # the methods themselves (ConditioningMethod.check) and ignored by the other methods.
     cond_temperature: float = 0.5
@@ -185,6 +193,13 @@ class TrainConfig:
     diagnostics: bool = False
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
+    precision: str = "fp32"
+    """fp32, bf16 (torch.autocast on CPU and CUDA) or fp16 (CUDA only, with gradient scaling
+    that also covers the gradient penalties); see condgan.training.precision."""
+    channels_last: bool = False
+    """Store G, D and the image batches in channels-last memory format (image nets only)."""
+    compile: bool = False
+    """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.trainer.resolve_threads). Set 1 when several runs share the machine: extra

@@ -61,6 +61,10 @@ def validate_config(cfg) -> None:
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    from condgan.training.precision import INITS, PRECISIONS
+
+    _choice("train.precision", t.precision, PRECISIONS)
+    _choice("model.init", m.init, INITS)
     for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers", "codebook_groups",
                 "codebook_dim"):
         _positive(f"model.{key}", getattr(m, key))
@@ -88,10 +92,11 @@ def validate_config(cfg) -> None:
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
     _choice("eval.real_split", cfg.eval.real_split, ("test", "train"))
-    if cfg.device != "auto":
-        from condgan.training.build import resolve_device
+    from condgan.training.build import resolve_device
+    from condgan.training.precision import check_precision_config
 
-        resolve_device(cfg.device)
+    check_precision_config(cfg, resolve_device(cfg.device))
+    _validate_network_options(cfg)
 
     try:
         from condgan.data import validate_data_config
@@ -134,6 +139,22 @@ def validate_config(cfg) -> None:
     if m.g_conditioning == "cbn" and m.g_norm == "none":
         raise CondganError("model.g_conditioning=cbn needs a normalization in G; set model.g_norm=batch")
     _validate_eval(cfg)
+
+
+def _validate_network_options(cfg) -> None:
+    """Options only some network families have: a family with self-attention exposes
+    `check_attention(resolutions, image_size)` on its builder."""
+    from condgan.nets import NETWORKS
+
+    m = cfg.model
+    check_attention = getattr(NETWORKS.get(m.net), "check_attention", None)
+    if m.attention and check_attention is None:
+        raise CondganError(f"model.attention={m.attention} needs model.net=resnet (model.net={m.net} "
+                           "has no self-attention blocks)")
+    if m.hierarchical_z and m.net != "resnet":
+        raise CondganError(f"model.hierarchical_z=true needs model.net=resnet, not model.net={m.net}")
+    if m.attention:
+        check_attention(m.attention, cfg.data.image_size)
 
 
 def _validate_eval(cfg) -> None:

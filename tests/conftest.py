@@ -38,3 +38,7 @@ def one_cpu_thread():
     trains or closes it leaves the thread count the trainer chose (train.threads=0 = all CPUs)."""
     torch.set_num_threads(1)
     yield
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped with a reason on CPU-only machines")

@@ -27,25 +27,32 @@ class PenaltyContext:
     weight: float
     generator: torch.Generator | None = None
     """RNG for the penalties that sample (interpolation coefficients)."""
+    grad_scale: float = 1.0
+    """fp16 loss scale S (condgan.training.precision): input gradients are taken of S·D and
+    divided by S, so they do not underflow in fp16; 1 otherwise."""
 
 
 REGULARIZERS: Registry[Callable[[PenaltyContext], torch.Tensor]] = Registry("regularizer")
 
 
-def scalar_input_gradient_sq_norm(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def scalar_input_gradient_sq_norm(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                                  scale: float = 1.0) -> torch.Tensor:
     """||∇_{x_i} s_i||² per sample for any per-sample scalar `s = fn(x)` of shape (B,), with a
     graph so the penalty itself can be back-propagated. `x` is detached first: the penalty trains
     the network inside `fn`, not whatever produced `x`. Samples must not interact in `fn`
-    (per-sample gradients are read from ∇_x Σ_i s_i)."""
+    (per-sample gradients are read from ∇_x Σ_i s_i). `scale` S > 1 (fp16 training) takes the
+    gradient of S·Σ_i s_i and divides it by S: the same value, without fp16 underflow."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(fn(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(fn(x).float().sum() * scale, x, create_graph=True)
+    if scale != 1.0:
+        grad = grad.float() / scale
     return grad.square().flatten(1).sum(1)
 
 
 def input_gradient_sq_norm(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
     """||∇_x D(x)||² per sample (D's adversarial logit), with a graph."""
     return scalar_input_gradient_sq_norm(
-        lambda v: ctx.method.adv_logit(ctx.discriminator(v, labels.cnd), labels), x)
+        lambda v: ctx.method.adv_logit(ctx.discriminator(v, labels.cnd), labels), x, ctx.grad_scale)
 
 
 @REGULARIZERS.register("r1")

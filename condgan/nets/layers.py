@@ -166,3 +166,28 @@ class Codebook(nn.Module):
         b = cnd.shape[0]
         picked = torch.einsum("bgc,gcp->bgp", cnd.reshape(b, self.groups, self.categories), self.pages)
         return picked.reshape(b, self.channels, self.side, self.side)
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention block (Zhang et al. 2019, "Self-Attention GANs", §3) on a C×H×W map
+    with N = H·W positions: f = W_f x, g = W_g x (1×1 convs to C/8 channels), h = W_h x (C/2,
+    as BigGAN), attention β_{j,i} = softmax_i(f_iᵀ g_j) over the N positions i, o_j = W_v Σ_i
+    β_{j,i} h_i (1×1 conv back to C), output y = γ·o + x with a learned scalar γ initialized to 0
+    (the block starts as the identity). Samples do not interact, so per-sample gradient
+    penalties stay valid."""
+
+    def __init__(self, channels: int, spectral_norm: bool = False):
+        super().__init__()
+        inner, value = max(1, channels // 8), max(1, channels // 2)
+        self.f = maybe_sn(nn.Conv2d(channels, inner, 1, bias=False), spectral_norm)
+        self.g = maybe_sn(nn.Conv2d(channels, inner, 1, bias=False), spectral_norm)
+        self.h = maybe_sn(nn.Conv2d(channels, value, 1, bias=False), spectral_norm)
+        self.v = maybe_sn(nn.Conv2d(value, channels, 1, bias=False), spectral_norm)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, hgt, wid = x.shape
+        f, g, h = self.f(x).flatten(2), self.g(x).flatten(2), self.h(x).flatten(2)  # (B, C', N)
+        beta = torch.softmax(torch.bmm(g.transpose(1, 2), f), dim=-1)             # (B, N_j, N_i)
+        o = torch.bmm(h, beta.transpose(1, 2)).view(b, -1, hgt, wid)               # o_j = Σ_i β_ji h_i
+        return x + self.gamma * self.v(o)

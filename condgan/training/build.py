@@ -13,6 +13,7 @@ from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
 from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
+from condgan.training.precision import apply_init, prepare_networks
 
 
 @dataclass
@@ -61,7 +62,11 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
+    apply_init(generator, cfg.model.init)
+    apply_init(discriminator, cfg.model.init)
     if cfg.model.equalized_lr:
         apply_equalized_lr(generator)
         apply_equalized_lr(discriminator)
-    return GAN(generator.to(device), discriminator.to(device), method, info)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    prepare_networks(cfg, generator, discriminator)
+    return GAN(generator, discriminator, method, info)

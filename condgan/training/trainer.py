@@ -45,6 +45,7 @@ from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
+from condgan.training.precision import Precision, to_memory_format
 from condgan.training.sampling import sample_grid, save_samples
 
 CHECKPOINT_FORMAT = 1
@@ -234,6 +235,7 @@ class Trainer:
         self._previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         self.device = dist.device(resolve_device(cfg.device))
+        self.precision = Precision(cfg.train.precision, self.device)
         if cfg.train.sync_batchnorm and dist.enabled and self.device.type != "cuda":
             raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "
                                f"{self.device.type} kernel); set train.sync_batchnorm=false")
@@ -346,6 +348,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "labeling": self.labeling.state_dict(),
+            "precision": self.precision.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
                     "sampler": self.batches.state_dict(),
                     **({"ranks": self._rank_states} if self.dist.enabled else {})},
@@ -374,6 +377,7 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.labeling.load_state_dict(state.get("labeling", {}))
+        self.precision.load_state_dict(state.get("precision"))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         self.batches.load_state_dict(state["rng"]["sampler"])
@@ -385,6 +389,7 @@ class Trainer:
     # ------------------------------------------------------------------ one iteration
     def _real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
+        x = to_memory_format(self.cfg, x)
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
@@ -398,7 +403,7 @@ class Trainer:
             rows = slice(rank * n, (rank + 1) * n)
             z = z[rows]
             labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
-        return self.G(z, labels.cnd), labels
+        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
 
     def _discriminate(self, real, real_labels, fake, fake_labels):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
@@ -417,40 +422,36 @@ class Trainer:
         self.D.requires_grad_(True)
         for _ in range(cfg.train.d_steps):
             real, real_labels = self._real_batch()
-            with torch.no_grad():
+            with torch.no_grad(), self.precision.autocast():
                 fake, fake_labels = self._fake_batch(batch)
             if self.diagnostics:
                 self.diagnostics.arm()
-            out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
-            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
-            d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
-            if self.diagnostics:
-                d_logs.update(self.diagnostics(d_logs, real.shape[0]))
-            for penalty, weight in self.penalties:
-                ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
-                                     self.noise_rng)
-                value = penalty(ctx)
-                d_logs[f"d_{penalty.__name__}"] = value
-                d_loss = d_loss + value
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.dist.average_gradients([self.D])
-            self.opt_d.step()
+            with self.precision.autocast():
+                out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+                fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+                d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+                if self.diagnostics:
+                    d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                for penalty, weight in self.penalties:
+                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                                         self.noise_rng, self.precision.grad_scale("d"))
+                    value = penalty(ctx)
+                    d_logs[f"d_{penalty.__name__}"] = value
+                    d_loss = d_loss + value
+            self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
         logs.update(d_logs)
         logs["d_loss"] = d_loss
 
         self.D.requires_grad_(False)  # no D weight gradients during the G step
-        fake, fake_labels = self._fake_batch(batch)
-        if cfg.loss.mixed_batch:
-            _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
-        else:
-            out_f = self.d_fn(fake, fake_labels.cnd)
-        fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
-        g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.dist.average_gradients([self.G])
-        self.opt_g.step()
+        with self.precision.autocast():
+            fake, fake_labels = self._fake_batch(batch)
+            if cfg.loss.mixed_batch:
+                _, out_f = self._discriminate(real, real_labels, fake, fake_labels)
+            else:
+                out_f = self.d_fn(fake, fake_labels.cnd)
+            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+            g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+        self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
