@@ -351,7 +351,9 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
     if clusters and metrics is not None:
         metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
-    ev = Evaluator(trained.cfg.data, trained.info.num_classes if not trained.info.multi_label else 0,
+    from condgan.training.trainer import evaluation_classes
+
+    ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
     result = ev.evaluate(trained.generator, trained.cfg.model.z_dim)
@@ -374,7 +376,7 @@ def cluster_real_split(trained, split: str, device) -> dict[str, float]:
     the real split against its labels: how well the categories the run found match the classes."""
     from condgan.data import load_dataset
 
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None), split)
+    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
     if data.labels is None or data.multi_label:
         return {}
     predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()
