@@ -161,3 +161,27 @@ def test_unlabeled_data_hides_the_labels_from_training(tiny_config, tmp_path):
     unconditional = tiny_config("data.unlabeled=true", "model.conditioning=none", "model.g_conditioning=none",
                                 "train.steps=1")
     Trainer(unconditional, tmp_path / "v", progress=False).train()
+
+
+def test_self_labeling_grid_has_one_column_per_category(tmp_path):
+    """d_l = 2, d_c = 3: 9 joint categories; the trainer's grid and api.sample put category j in
+    column j (G fed group_onehots(j)) and latent i in row i."""
+    from PIL import Image
+
+    from condgan import api
+    from condgan.training.restore import load_generator
+    from condgan.training.sampling import fixed_latents
+    from test_training import train
+
+    train(tmp_path / "r", "model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=2",
+          "model.cgp_categories=3", "model.q_width=4", "data.unlabeled=true", "train.steps=2")
+    assert Image.open(tmp_path / "r/samples/latest.png").size == (9 * 10 + 2, 10 * 10 + 2)
+    trained = load_generator(tmp_path / "r")
+    x = api.sample(trained, num=2, seed=5)
+    assert x.shape == (2 * 9, 1, 8, 8)
+    z = fixed_latents(trained.cfg.model.z_dim, 2, 5, "cpu")
+    with torch.no_grad():
+        expected = trained.generator(z[1:2].repeat(9, 1), group_onehots(torch.arange(9), 2, 3))
+    assert torch.allclose(x[9:], expected, atol=1e-6)
+    with pytest.raises(CondganError, match="out of range"):
+        api.sample(trained, classes=[9])

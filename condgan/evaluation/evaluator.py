@@ -191,12 +191,15 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
 
     # ------------------------------------------------------------------ scoring
-    def evaluate(self, generator: torch.nn.Module, z_dim: int) -> EvalResult:
+    def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
+        """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
+        asked for the data's classes (default: it is unconditional / multi-label)."""
         feats, logits, y, images = self.generate_features(generator, z_dim)
         requested = (torch.full((self.num_classes,), 1.0 / self.num_classes)
                      if y is not None and self.single_label else None)
-        why_unlabeled = ("the run is multi-label: fakes are conditioned on attribute vectors, not classes"
-                         if self.multi_label else "the generator is unconditional")
+        why_unlabeled = why_unlabeled or (
+            "the run is multi-label: fakes are conditioned on attribute vectors, not classes"
+            if self.multi_label else "the generator is unconditional")
         return self._score(feats, logits, y, images, self.attribute_targets, requested, why_unlabeled)
 
     def __call__(self, generator: torch.nn.Module, z_dim: int) -> dict[str, float]:
@@ -356,7 +359,9 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
-    result = ev.evaluate(trained.generator, trained.cfg.model.z_dim)
+    why = (f"the run's {trained.num_categories} categories are found without labels, not the data's classes "
+           "(fakes request every category equally often)" if trained.num_categories else None)
+    result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
     if clusters:
         result.metrics.update(cluster_real_split(trained, real_split, device))
     return {
