@@ -135,7 +135,7 @@ def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> d
             per = [dict(log_series(r, f"prior_g0_{c}")) for r in runs]
             steps = sorted(set.intersection(*(set(p) for p in per)))
             values = [statistics.mean(p[s] for p in per) for s in steps]
-            ax.plot(steps, values, lw=1, label=f"c={c}")
+            ax.plot(steps, values, lw=1, marker=".", markersize=3, label=f"c={c}")
             last.append(values[-1] if values else math.nan)
         final[label] = max(last)
         ax.axhline(1 / d_c, color="gray", lw=0.8, ls="--")
