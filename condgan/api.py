@@ -25,12 +25,13 @@ from condgan.errors import CondganError
 from condgan.evaluation import DEFAULT_METRICS, evaluate_run
 from condgan.training.latents import sample_latents
 from condgan.training.restore import TrainedGenerator, load_generator
-from condgan.training.sampling import sample_grid, save_samples
+from condgan.evaluation.cluster import cluster_run
+from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
 from condgan.training.trainer import Trainer, TrainResult
 
 __all__ = [
     "Config", "CondganError", "DEFAULT_METRICS", "TrainResult", "TrainedGenerator", "Trainer",
-    "evaluate_run", "list_presets", "load_config", "load_generator", "sample", "sample_latents", "train",
+    "cluster_run", "evaluate_run", "list_presets", "load_config", "load_generator", "sample", "sample_latents", "train",
 ]
 
 
@@ -51,11 +52,27 @@ def sample(trained: TrainedGenerator | str | Path, classes: Sequence[int] | None
     `truncation` T resamples latent elements with |z_i| > T (BigGAN truncation trick; None: off).
     `out`: also write the grid (one row per class) as a PNG. `trained` is a loaded generator or a
     run directory (then its EMA generator is loaded). The same arguments give the same images
-    as `condgan sample RUN --class ... --num NUM --seed SEED --truncation T --out OUT`."""
+    as `condgan sample RUN --class ... --num NUM --seed SEED --truncation T --out OUT`.
+
+    Self-labeling runs (`trained.num_categories > 0`): `classes` are categories (joint indices;
+    default: up to 16, see `grid_categories`), the result has `num` rows of fixed latents with
+    one column per category, (num·len(classes), C, H, W) in row-major order."""
     if not isinstance(trained, TrainedGenerator):
         trained = load_generator(trained)
     if num < 1:
         raise CondganError(f"num must be ≥ 1 (samples per class), got {num}")
+    if trained.num_categories:  # self-labeling run: columns = categories, rows = latents
+        k = trained.num_categories
+        columns = grid_categories(k) if classes is None else torch.tensor([int(c) for c in classes])
+        bad = [int(c) for c in columns if not 0 <= c < k]
+        if bad or not len(columns):
+            raise CondganError(f"category {bad[0] if bad else '(none)'} is out of range: the run has {k} "
+                               f"categories (0..{k - 1})")
+        x = category_grid(trained.generator, trained.cfg.model.z_dim, trained.conditions(columns), num, seed,
+                          trained.device, truncation)
+        if out is not None:
+            save_samples(Path(out), x, None, len(columns))
+        return x
     k = trained.info.num_classes
     classes = list(range(k)) if classes is None else [int(c) for c in classes]
     if k and not classes:

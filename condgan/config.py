@@ -44,6 +44,9 @@ class DataConfig:
     """Held-out fraction for sources without an official test split."""
     num_samples: int = 10000
     """Size of synthetic data sets."""
+    unlabeled: bool = False
+    """Hide the labels from training (self-labeling modes, unconditional GANs); they are kept
+    for evaluation (clustering ACC / NMI / ARI). A flat `folder` is unlabeled by nature."""
     split_seed: int = 0
     """Seed of subsetting and train/test splitting (independent of the training seed, so that
     every training seed is evaluated on the same test split)."""
@@ -97,9 +100,9 @@ class ModelConfig:
     """Minibatch standard-deviation channel at the end of D's trunk (ProGAN §3) with this group
     size (e.g. 4); 0 = off. Lets D see a batch's variety, against intra-class collapse."""
     cgp_groups: int = 1
-    """labeling=classifier (CGPGAN): d_l, the number of categorical groups (≥ 1)."""
+    """labeling=classifier (CGPGAN) and random: d_l, the number of categorical groups (≥ 1)."""
     cgp_categories: int = 10
-    """labeling=classifier: d_c, categories per group (≥ 2)."""
+    """labeling=classifier and random: d_c, categories per group (≥ 2)."""
     q_width: int = 64
     """labeling=classifier: width of the classifier Q's trunk (built like D's)."""
     q_lr: float = 2e-4
@@ -112,6 +115,12 @@ class ModelConfig:
     """labeling=classifier: EMA decay of the learned prior P(C), in [0, 1)."""
     prior_warmup: int = 0
     """labeling=classifier: until this step the prior update uses c − batchmean(c) + 1/d_c (≥ 0)."""
+    info_categories: int = 10
+    """labeling=infogan: K, the categories of the categorical code (≥ 2)."""
+    info_continuous: int = 0
+    """labeling=infogan: M continuous codes u ~ U[-1, 1] given to G with the category (≥ 0)."""
+    info_weight: float = 1.0
+    """labeling=infogan: λ_I, the weight of the mutual-information loss L_I (≥ 0)."""
     equalized_lr: bool = False
     """Equalized learning rate (ProGAN §4.1) on every linear / convolution layer of G and D:
     weights N(0, 1), scaled at run time by 1/sqrt(fan_in). Not with spectral norm."""

@@ -41,6 +41,13 @@ def _registry(key: str, registry, name: str) -> None:
         raise CondganError(f"config key '{key}': {e}") from None
 
 
+def unlabeled_message(cfg, needs: list[str], what: str) -> str:
+    """The one-line error for settings that train on labels the data does not give."""
+    return (f"{what}, but {' and '.join(needs)} train{'s' if len(needs) == 1 else ''} on class labels; "
+            "train an unconditional GAN (--set model.conditioning=none --set model.g_conditioning=none) or "
+            "let the model find categories (model.labeling=classifier or infogan)")
+
+
 def validate_config(cfg) -> None:
     from condgan.losses.adversarial import ADVERSARIAL_LOSSES
     from condgan.losses.conditioning import CONDITIONING
@@ -109,6 +116,10 @@ def validate_config(cfg) -> None:
     for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg)):
         if reason:
             raise CondganError(reason)
+    if cfg.data.unlabeled:
+        needs = LABELING.get(m.labeling).labels_needed(cfg)
+        if needs:
+            raise CondganError(unlabeled_message(cfg, needs, "data.unlabeled=true hides the labels"))
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial)
     if m.equalized_lr and (m.g_spectral_norm or m.d_spectral_norm):
         raise CondganError("model.equalized_lr=true cannot be combined with spectral norm (its "

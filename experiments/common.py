@@ -12,6 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The in-process evaluation imports this checkout's condgan, as the training subprocesses (run
+# from ROOT) do, not whichever copy is installed (an editable install of another checkout).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def train(run_dir: Path, preset: str, overrides: list[str], log) -> None:

@@ -98,7 +98,7 @@ def test_ca_inner_four_groups_is_inner_product():
 
 
 # ------------------------------------------------------------------ the classifier labeling mode
-CGP = ("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=8", "loss.adversarial=ns",
+CGP = ("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=8", "loss.adversarial=ns", "data.unlabeled=true",
        "reg.r2=1", "train.sample_every=5", "train.checkpoint_every=5", "model.prior_warmup=3")
 
 
@@ -174,6 +174,7 @@ def test_preset_is_valid():
     cfg = load_config("mnist5k-cgpgan", [])
     assert (cfg.model.labeling, cfg.model.conditioning, cfg.loss.adversarial) == ("classifier", "ca_inner", "ns")
     assert cfg.reg.r2 > 0 and cfg.model.cgp_groups == 1 and cfg.model.cgp_categories == 10
+    assert cfg.data.unlabeled  # trained without the labels
 
 
 def test_codebook_with_classifier_groups(tiny_config):

@@ -13,7 +13,7 @@ import sys
 
 from condgan.errors import CondganError
 
-COMMAND_MODULES = ("presets", "train", "sample", "evaluate", "report", "classifier")
+COMMAND_MODULES = ("presets", "train", "sample", "evaluate", "cluster", "report", "classifier")
 
 
 def build_parser() -> argparse.ArgumentParser:

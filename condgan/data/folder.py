@@ -214,12 +214,31 @@ def streams(cfg: DataConfig, decoded_bytes: int) -> bool:
 
 def load_images(files: list[Path], channels: int, size: int) -> torch.Tensor:
     """N×channels×size×size float32 in [-1, 1]. A thread pool overlaps file I/O and decoding
-    (PIL releases the GIL while decoding)."""
+    (PIL releases the GIL while decoding). The first unreadable file is an error."""
+    images, failures = load_images_skipping(files, channels, size)
+    if failures:
+        raise CondganError(failures[0][1])
+    return images
+
+
+def load_images_skipping(files: list[Path], channels: int, size: int
+                         ) -> tuple[torch.Tensor, list[tuple[int, str]]]:
+    """Like `load_images`, but an unreadable file is skipped: (images of the readable files in
+    order, [(index in `files`, reason) of the others])."""
     mode = "L" if channels == 1 else "RGB"
+
+    def decode(p):
+        try:
+            return _load_image(p, mode, size)
+        except CondganError as e:
+            return str(e)
+
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda p: _load_image(p, mode, size), files))
+        results = list(pool.map(decode, files))
+    arrays = [r for r in results if not isinstance(r, str)]
+    failures = [(i, r) for i, r in enumerate(results) if isinstance(r, str)]
     stacked = np.stack(arrays) if arrays else np.zeros((0, size, size, channels), np.uint8)
-    return to_unit_range(stacked).permute(0, 3, 1, 2).contiguous()
+    return to_unit_range(stacked).permute(0, 3, 1, 2).contiguous(), failures
 
 
 @DATASETS.register("folder")

@@ -191,12 +191,15 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
 
     # ------------------------------------------------------------------ scoring
-    def evaluate(self, generator: torch.nn.Module, z_dim: int) -> EvalResult:
+    def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
+        """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
+        asked for the data's classes (default: it is unconditional / multi-label)."""
         feats, logits, y, images = self.generate_features(generator, z_dim)
         requested = (torch.full((self.num_classes,), 1.0 / self.num_classes)
                      if y is not None and self.single_label else None)
-        why_unlabeled = ("the run is multi-label: fakes are conditioned on attribute vectors, not classes"
-                         if self.multi_label else "the generator is unconditional")
+        why_unlabeled = why_unlabeled or (
+            "the run is multi-label: fakes are conditioned on attribute vectors, not classes"
+            if self.multi_label else "the generator is unconditional")
         return self._score(feats, logits, y, images, self.attribute_targets, requested, why_unlabeled)
 
     def __call__(self, generator: torch.nn.Module, z_dim: int) -> dict[str, float]:
@@ -351,10 +354,14 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
     if clusters and metrics is not None:
         metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
-    ev = Evaluator(trained.cfg.data, trained.info.num_classes if not trained.info.multi_label else 0,
+    from condgan.training.trainer import evaluation_classes
+
+    ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
-    result = ev.evaluate(trained.generator, trained.cfg.model.z_dim)
+    why = (f"the run's {trained.num_categories} categories are found without labels, not the data's classes "
+           "(fakes request every category equally often)" if trained.num_categories else None)
+    result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
     if clusters:
         result.metrics.update(cluster_real_split(trained, real_split, device))
     return {
@@ -374,7 +381,7 @@ def cluster_real_split(trained, split: str, device) -> dict[str, float]:
     the real split against its labels: how well the categories the run found match the classes."""
     from condgan.data import load_dataset
 
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None), split)
+    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
     if data.labels is None or data.multi_label:
         return {}
     predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()

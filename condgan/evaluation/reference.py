@@ -34,8 +34,9 @@ def class_logits(out: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def reference_data_config(data_cfg):
-    """The data options of the real reference: the run's, without `class_fractions`."""
-    return dataclasses.replace(data_cfg, class_fractions=None)
+    """The data options of the real reference: the run's, without `class_fractions`, labels
+    visible (`data.unlabeled` only hides them from training)."""
+    return dataclasses.replace(data_cfg, class_fractions=None, unlabeled=False)
 
 
 @dataclass
@@ -57,7 +58,9 @@ class RealReference:
 
 
 def reference_key(data_cfg, split: str, extractor_id: str, n: int | None) -> str:
-    payload = {"data": dataclasses.asdict(data_cfg), "split": split, "extractor": extractor_id,
+    data = dataclasses.asdict(data_cfg)
+    data.pop("unlabeled", None)  # training-only option: the same images and labels either way
+    payload = {"data": data, "split": split, "extractor": extractor_id,
                "n": n, "version": REFERENCE_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

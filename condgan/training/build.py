@@ -50,7 +50,8 @@ class GAN:
 
 def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method."""
-    if info.num_classes == 0 and cfg.model.conditioning != "none":
+    mode = LABELING.get(cfg.model.labeling)
+    if info.num_classes == 0 and mode.labels_needed(cfg) and cfg.model.conditioning != "none":
         raise CondganError(f"data set '{cfg.data.name}' is unlabeled; model.conditioning="
                            f"{cfg.model.conditioning} needs labels (use none, or a self-labeling mode)")
     method_cls = CONDITIONING.get(cfg.model.conditioning)
@@ -58,10 +59,12 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
-    method = method_cls.from_config(cfg, adversarial, LABELING.get(cfg.model.labeling).discriminator_conditions(cfg, info))
-    num_conditions = LABELING.get(cfg.model.labeling).generator_conditions(cfg, info)
+    method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info))
+    num_conditions = mode.generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
-    discriminator = Discriminator(trunk, method.heads(trunk.out_dim, cfg.model.d_spectral_norm))
+    heads = method.heads(trunk.out_dim, cfg.model.d_spectral_norm)
+    heads.update(mode.discriminator_heads(cfg, trunk.out_dim))
+    discriminator = Discriminator(trunk, heads)
     apply_init(generator, cfg.model.init)
     apply_init(discriminator, cfg.model.init)
     if cfg.model.equalized_lr:

@@ -17,7 +17,12 @@ A mode is a stateful component the training loop calls at fixed points of every 
                                whatever the mode learns, saved with the checkpoint
 
 `generator_conditions(cfg, info)` says how many conditions G takes: it comes from the mode, not
-from the data set. `check(cfg)` gives a reason a config cannot run, before any work starts.
+from the data set. `check(cfg)` gives a reason a config cannot run, before any work starts;
+`labels_needed(cfg)` says what in a config reads the data's labels (refused on unlabeled data).
+Modes may add heads on D's trunk (`discriminator_heads`) and loss terms to D's and G's steps
+(`extra_loss`). Self-labeling modes (those with `num_categories(cfg) > 0`) give G categorical
+codes: their sample grids have one column per category (`category_conditions`) and their
+`category_predictor` gives per-category probabilities (clustering metrics, `condgan cluster`).
 """
 
 from __future__ import annotations
@@ -64,9 +69,40 @@ class LabelingMode:
         return None
 
     @classmethod
+    def labels_needed(cls, cfg) -> list[str]:
+        """The settings (`key=value`) of `cfg` that train on the data's labels; empty when the
+        mode trains on unlabeled data (`data.unlabeled=true`, a flat folder)."""
+        return [f"model.{k}={getattr(cfg.model, k)}" for k in ("conditioning", "g_conditioning")
+                if getattr(cfg.model, k) != "none"]
+
+    @classmethod
     def generator_conditions(cls, cfg, info) -> int:
         """Length of the condition vector G receives (0: unconditional G)."""
         return info.num_classes if cfg.model.g_conditioning != "none" else 0
+
+    @classmethod
+    def num_categories(cls, cfg) -> int:
+        """Categories a self-labeling mode gives G (d_c^d_l joint categories); 0 for the others."""
+        return 0
+
+    @classmethod
+    def random_conditions(cls, cfg, info, n: int, generator: torch.Generator, device) -> torch.Tensor | None:
+        """n conditions for G drawn from `generator` as training draws them (uniform classes here),
+        e.g. for re-estimating the EMA generator's batch-norm statistics."""
+        from condgan.training.sampling import condition_vectors
+
+        y = torch.randint(max(info.num_classes, 1), (n,), generator=generator)
+        return condition_vectors(y.tolist(), info.num_classes, device)
+
+    @classmethod
+    def discriminator_heads(cls, cfg, feat_dim: int) -> dict[str, torch.nn.Module]:
+        """Extra heads on D's trunk owned by the mode (trained with D's optimizer)."""
+        return {}
+
+    def extra_loss(self, out: dict[str, torch.Tensor], labels: Labels, phase: str):
+        """A loss term the mode adds to D's (`phase="d"`) or G's (`"g"`) loss from D's outputs on
+        the step's fakes, with its logs; (None, {}) when the mode adds none."""
+        return None, {}
 
     def real(self, x: torch.Tensor, y: torch.Tensor | None) -> Labels:
         return labels_from_data(y, self.num_classes, self.multi_label)
@@ -102,15 +138,16 @@ class LabelingMode:
         return cls.category_predictor(discriminator, method)
 
     @classmethod
-    def sampling_generator(cls, generator: torch.nn.Module, discriminator: torch.nn.Module, method,
-                           seed: int) -> torch.nn.Module:
+    def sampling_generator(cls, cfg, generator: torch.nn.Module, discriminator: torch.nn.Module,
+                           method) -> torch.nn.Module:
         """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes."""
         return generator
 
     @classmethod
     def category_predictor(cls, discriminator: torch.nn.Module, method):
-        """`x ↦ (B,) category indices` for modes that discover or assign categories with a network
-        (what clustering ACC / NMI / ARI and `condgan cluster` read), or None."""
+        """`x ↦ (B, K) category probabilities` for modes that discover or assign categories with a
+        network (what clustering ACC / NMI / ARI and `condgan cluster` read: the category is the
+        argmax), or None."""
         return None
 
     def state_dict(self) -> dict:
@@ -183,6 +220,10 @@ class DynamicLabeling(LabelingMode):
         return None
 
     @classmethod
+    def labels_needed(cls, cfg) -> list[str]:
+        return ["model.labeling=dynamic (D's class head learns the data's classes)"]
+
+    @classmethod
     def generator_conditions(cls, cfg, info) -> int:
         return 0
 
@@ -194,13 +235,14 @@ class DynamicLabeling(LabelingMode):
         return labels_from_data(y, self.num_classes, False)
 
     @classmethod
-    def sampling_generator(cls, generator, discriminator, method, seed):
-        return ClassifiedGenerator(generator, discriminator, method, seed)
+    def sampling_generator(cls, cfg, generator, discriminator, method):
+        return ClassifiedGenerator(generator, discriminator, method, cfg.seed)
 
     @classmethod
     def category_predictor(cls, discriminator, method):
-        """D's class head: the labels dynamic labeling gave the fakes, read on any images."""
-        return lambda x: method.class_logits(discriminator(x, None)).argmax(1)
+        """D's class head: the labels dynamic labeling gave the fakes, read on any images
+        (softmax of the class logits)."""
+        return lambda x: method.class_logits(discriminator(x, None)).softmax(1)
 
 
 class ClassifiedGenerator(torch.nn.Module):
@@ -249,11 +291,151 @@ class ClassifiedGenerator(torch.nn.Module):
         return x
 
 
+def group_onehots(index: torch.Tensor, d_l: int, d_c: int) -> torch.Tensor:
+    """Joint category indices (B,) in [0, d_c^d_l) → (B, d_l·d_c) concatenated one-hots, group 0
+    the most significant digit: index = Σ_g c_g · d_c^(d_l−1−g)."""
+    digits = [(index // d_c ** (d_l - 1 - g)) % d_c for g in range(d_l)]
+    return torch.cat([F.one_hot(c, d_c).float() for c in digits], dim=1)
+
+
+def joint_probabilities(logits: torch.Tensor, d_l: int) -> torch.Tensor:
+    """(B, d_l·d_c) logits → (B, d_c^d_l) probabilities of the joint categories: the product of
+    the per-group softmaxes, ordered as `group_onehots` numbers them (d_l = 1: the softmax)."""
+    b = logits.shape[0]
+    groups = logits.reshape(b, d_l, -1).softmax(2)
+    joint = groups[:, 0]
+    for g in range(1, d_l):
+        joint = (joint[:, :, None] * groups[:, g][:, None, :]).reshape(b, -1)
+    return joint
+
+
+class CategoricalMode(LabelingMode):
+    """Base of the self-labeling modes: G gets `d_l` one-hot groups of `d_c` categories (plus
+    `continuous_codes(cfg)` numbers for InfoGAN); the data's labels are never read in training.
+
+    Sampling and evaluation call the generator through `CategoryGenerator`: without a condition
+    it cycles through the joint categories (class-balanced categories); sample grids have one
+    column per joint category (`category_conditions`)."""
+
+    @classmethod
+    def groups(cls, cfg) -> tuple[int, int]:
+        """(d_l, d_c)."""
+        return cfg.model.cgp_groups, cfg.model.cgp_categories
+
+    @classmethod
+    def continuous_codes(cls, cfg) -> int:
+        return 0
+
+    @classmethod
+    def labels_needed(cls, cfg) -> list[str]:
+        return []
+
+    @classmethod
+    def num_categories(cls, cfg) -> int:
+        d_l, d_c = cls.groups(cfg)
+        return d_c ** d_l
+
+    @classmethod
+    def generator_conditions(cls, cfg, info) -> int:
+        d_l, d_c = cls.groups(cfg)
+        return d_l * d_c + cls.continuous_codes(cfg)
+
+    @classmethod
+    def category_conditions(cls, cfg, index: torch.Tensor) -> torch.Tensor:
+        """G's conditions for joint category indices (continuous codes, if any, at 0)."""
+        d_l, d_c = cls.groups(cfg)
+        onehots = group_onehots(index, d_l, d_c)
+        extra = cls.continuous_codes(cfg)
+        return torch.cat([onehots, onehots.new_zeros(len(index), extra)], 1) if extra else onehots
+
+    @classmethod
+    def random_conditions(cls, cfg, info, n, generator, device):
+        index = torch.randint(cls.num_categories(cfg), (n,), generator=generator)
+        return cls.category_conditions(cfg, index).to(device)
+
+    @classmethod
+    def check_groups(cls, cfg) -> Optional[str]:
+        m = cfg.model
+        if m.g_conditioning == "none":
+            return f"model.labeling={cls.name} gives G its categories; set model.g_conditioning (e.g. concat or codebook)"
+        if cfg.data.attributes:
+            return f"model.labeling={cls.name} discovers single categories; remove data.attributes"
+        d_l, _ = cls.groups(cfg)
+        if m.g_conditioning == "codebook" and m.codebook_groups != d_l:
+            return (f"model.codebook_groups={m.codebook_groups} must equal the {d_l} categorical group(s) "
+                    f"of model.labeling={cls.name} (one codebook group per categorical group)")
+        return None
+
+    @classmethod
+    def sampling_generator(cls, cfg, generator, discriminator, method):
+        return CategoryGenerator(generator, lambda index: cls.category_conditions(cfg, index),
+                                 cls.num_categories(cfg))
+
+
+class CategoryGenerator(torch.nn.Module):
+    """The generator of a self-labeling run as sampling and evaluation call it: `forward(z, cnd)`
+    passes G's own conditions through, and without a condition (`cnd=None`: the run's data has
+    no classes) gives row i the joint category i mod K, so every category is equally often
+    requested (class-balanced categories)."""
+
+    def __init__(self, generator: torch.nn.Module, conditions, num_categories: int):
+        super().__init__()
+        self.generator, self.conditions, self.num_categories = generator, conditions, num_categories
+
+    def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None) -> torch.Tensor:
+        if cnd is None:
+            index = torch.arange(len(z)) % self.num_categories
+            cnd = self.conditions(index).to(z.device)
+        return self.generator(z, cnd)
+
+
+@LABELING.register("random")
+class RandomCategories(CategoricalMode):
+    """Categories drawn uniformly (d_l groups of d_c: `model.cgp_groups`, `model.cgp_categories`)
+    and given to G only; D is unconditional (`model.conditioning=none`) and nothing assigns
+    categories to reals: seed 000's "vanilla GAN with codebook" (§4) with
+    `model.g_conditioning=codebook`. No category predictor."""
+
+    name = "random"
+
+    def __init__(self, cfg, train_labels, num_classes, multi_label, device, sample_shape=None):
+        super().__init__(cfg, train_labels, num_classes, multi_label, device)
+        self.d_l, self.d_c = self.groups(cfg)
+        self.prior = torch.full((self.d_l, self.d_c), 1.0 / self.d_c, device=device)
+
+    @classmethod
+    def check(cls, cfg) -> Optional[str]:
+        if cfg.model.conditioning != "none":
+            return (f"model.labeling=random gives categories to G only; D must be unconditional "
+                    f"(model.conditioning=none), got model.conditioning={cfg.model.conditioning}")
+        return _check_groups_range(cfg) or cls.check_groups(cfg)
+
+    @classmethod
+    def discriminator_conditions(cls, cfg, info) -> int:
+        return 0
+
+    def real(self, x, y):
+        return Labels(None, None)
+
+    def fake(self, batch_size, generator):
+        from condgan.losses.cgp import sample_prior
+
+        return Labels(None, sample_prior(self.prior, batch_size, generator))
+
+
+def _check_groups_range(cfg) -> Optional[str]:
+    m = cfg.model
+    for key, ok, want in (("cgp_groups", m.cgp_groups >= 1, "≥ 1"), ("cgp_categories", m.cgp_categories >= 2, "≥ 2")):
+        if not ok:
+            return f"config key 'model.{key}' must be {want}, got {getattr(m, key)}"
+    return None
+
+
 PER_CATEGORY_METHODS = ("ca", "ca_inner")
 
 
 @LABELING.register("classifier")
-class ClassifierLabeling(LabelingMode):
+class ClassifierLabeling(CategoricalMode):
     """CGPGAN (Cho, codebook paper (seed 000) §2, Eqs. 1–10): a classifier Q (its own trunk, built
     like D's with `model.q_width`, and a softmax head of d_l groups of d_c categories) assigns the
     categories; the data's labels are never used for training (kept for evaluation only).
@@ -265,7 +447,8 @@ class ClassifierLabeling(LabelingMode):
       normalization c − batchmean(c) + 1/d_c until `model.prior_warmup`.
 
     D is a per-category head (`ca_inner`, or `ca`, equal for d_l = 1). Q, its optimizer and the
-    prior are this mode's state, saved in the checkpoint's `labeling` entry.
+    prior are this mode's state, saved in the checkpoint's `labeling` entry. The prior is logged
+    every log interval (`prior_g{group}_{category}` in metrics.jsonl).
     """
 
     name = "classifier"
@@ -289,23 +472,16 @@ class ClassifierLabeling(LabelingMode):
         if m.conditioning not in PER_CATEGORY_METHODS:
             return (f"model.labeling=classifier needs a per-category discriminator, but model.conditioning="
                     f"{m.conditioning}; use one of: {', '.join(PER_CATEGORY_METHODS)}")
-        for key, ok, want in (("cgp_groups", m.cgp_groups >= 1, "≥ 1"), ("cgp_categories", m.cgp_categories >= 2, "≥ 2"),
-                              ("q_width", m.q_width >= 1, "≥ 1"), ("q_lr", m.q_lr > 0, "> 0"),
+        reason = _check_groups_range(cfg)
+        if reason:
+            return reason
+        for key, ok, want in (("q_width", m.q_width >= 1, "≥ 1"), ("q_lr", m.q_lr > 0, "> 0"),
                               ("cgp_cls_weight", m.cgp_cls_weight >= 0, "≥ 0"), ("cgp_weight", m.cgp_weight >= 0, "≥ 0"),
                               ("prior_warmup", m.prior_warmup >= 0, "≥ 0"),
                               ("prior_decay", 0 <= m.prior_decay < 1, "in [0, 1)")):
             if not ok:
                 return f"config key 'model.{key}' must be {want}, got {getattr(m, key)}"
-        if cfg.data.attributes:
-            return "model.labeling=classifier discovers single categories; remove data.attributes"
-        if m.g_conditioning == "codebook" and m.codebook_groups != m.cgp_groups:
-            return (f"model.codebook_groups={m.codebook_groups} must equal model.cgp_groups={m.cgp_groups} "
-                    "(one codebook group per categorical group)")
-        return None
-
-    @classmethod
-    def generator_conditions(cls, cfg, info) -> int:
-        return cfg.model.cgp_groups * cfg.model.cgp_categories if cfg.model.g_conditioning != "none" else 0
+        return cls.check_groups(cfg)
 
     @classmethod
     def discriminator_conditions(cls, cfg, info) -> int:
@@ -350,7 +526,9 @@ class ClassifierLabeling(LabelingMode):
             probs = self.dist.gather_rows(torch.cat(self._real_probs))  # every rank's reals
             self.prior = update_prior(self.prior, probs, self.decay, self.d_l, normalize=step < self.warmup)
             self._real_probs = []
-        return {"prior_max": self.prior.max()}
+        logs = {"prior_max": self.prior.max()}
+        logs.update({f"prior_g{g}_{c}": self.prior[g, c] for g in range(self.d_l) for c in range(self.d_c)})
+        return logs
 
     @staticmethod
     def predictor(q, d_l):
@@ -365,15 +543,13 @@ class ClassifierLabeling(LabelingMode):
             return (idx * weights).sum(1)
         return predict
 
-    def category_predictor_of_instance(self):
-        return self.predictor(self.q, self.d_l)
-
     @classmethod
     def restored_predictor(cls, cfg, info, state, discriminator, method, device):
+        """Q's joint category probabilities (`joint_probabilities`), rebuilt from the checkpoint."""
         mode = cls(cfg, None, info.num_classes, info.multi_label, device, info.sample_shape)
         mode.load_state_dict(state.get("labeling", {}))
         mode.q.eval().requires_grad_(False)
-        return cls.predictor(mode.q, mode.d_l)
+        return lambda x: joint_probabilities(mode.q(x), mode.d_l)
 
     def state_dict(self):
         return {"q": self.q.state_dict(), "opt_q": self.opt_q.state_dict(), "prior": self.prior.clone()}
@@ -401,3 +577,6 @@ def build_classifier(cfg, sample_shape, outputs: int) -> torch.nn.Module:
 
         apply_equalized_lr(q)
     return q
+
+
+from condgan.training import infogan  # noqa: E402,F401  (registers model.labeling=infogan)

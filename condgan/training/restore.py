@@ -26,31 +26,50 @@ class TrainedGenerator:
     step: int
     ema: bool
     device: torch.device
-    category_predictor: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
-    """x ↦ category indices, for labeling modes that assign categories with a network (dynamic
-    labeling: D's class head); None otherwise."""
+    category_probabilities: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    """x ↦ (B, K) category probabilities, for labeling modes that assign categories with a network
+    (Q for CGPGAN, the InfoGAN head, D's class head for dynamic labeling); None otherwise."""
+
+    @property
+    def category_predictor(self) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+        """x ↦ (B,) category indices (the argmax of `category_probabilities`), or None."""
+        probs = self.category_probabilities
+        return None if probs is None else (lambda x: probs(x).argmax(1))
+
+    @property
+    def num_categories(self) -> int:
+        """Categories of a self-labeling run (d_c^d_l); 0 for class-conditional runs."""
+        return LABELING.get(self.cfg.model.labeling).num_categories(self.cfg)
+
+    def conditions(self, classes: torch.Tensor) -> torch.Tensor | None:
+        """G's conditions for class indices (self-labeling runs: joint category indices)."""
+        mode = LABELING.get(self.cfg.model.labeling)
+        if mode.num_categories(self.cfg):
+            return mode.category_conditions(self.cfg, torch.as_tensor(classes)).to(self.device)
+        return condition_vectors(torch.as_tensor(classes).tolist(), self.info.num_classes, self.device)
 
     @torch.no_grad()
     def sample(self, classes: torch.Tensor, generator: torch.Generator,
                truncation: float | None = None) -> torch.Tensor:
-        """One sample per entry of `classes` (int64 class / attribute indices), latents drawn from
-        `generator`; `truncation` T resamples latent elements with |z_i| > T (BigGAN trick)."""
+        """One sample per entry of `classes` (int64 class / attribute indices, or categories of a
+        self-labeling run), latents drawn from `generator`; `truncation` T resamples latent
+        elements with |z_i| > T (BigGAN trick)."""
         z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
-        cnd = condition_vectors(classes.tolist(), self.info.num_classes, self.device)
-        return self.generator(z, cnd)
+        return self.generator(z, self.conditions(classes))
 
 
 def standing_stats_inputs(cfg: Config, info: DataInfo, device):
     """Batches (z, cnd) for re-estimating BN statistics: uniform classes, a fixed seed — the
     same in the trainer's sample grids and in `condgan sample`, so both show the same images."""
     gen = torch.Generator().manual_seed(cfg.seed + 7)
+    mode = LABELING.get(cfg.model.labeling)
 
     def inputs():
         n = cfg.train.batch_size
-        y = torch.randint(max(info.num_classes, 1), (n,), generator=gen)
+        cnd = mode.random_conditions(cfg, info, n, gen, device)
         # Untruncated N(0, I), the training prior: one set of statistics serves every truncation.
         z = sample_latents(n, cfg.model.z_dim, gen, device=device)
-        return z, condition_vectors(y.tolist(), info.num_classes, device)
+        return z, cnd
 
     return inputs
 
@@ -87,6 +106,6 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     d.load_state_dict(state["discriminator"])
     d.eval().requires_grad_(False)
     mode = LABELING.get(cfg.model.labeling)
-    g = mode.sampling_generator(g, d, gan.method, cfg.seed)
+    g = mode.sampling_generator(cfg, g, d, gan.method)
     return TrainedGenerator(g, cfg, info, state["step"], ema, device,
                             mode.restored_predictor(cfg, info, state, d, gan.method, device))

@@ -43,6 +43,27 @@ def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int,
     return generator(z, cnd), (y if num_classes else None)
 
 
+MAX_GRID_CATEGORIES = 16
+
+
+def grid_categories(num_categories: int, columns: int = MAX_GRID_CATEGORIES) -> torch.Tensor:
+    """The joint categories a sample grid shows: all of them when there are at most `columns`,
+    else `columns` evenly spaced indices from 0 to K − 1 (for d_l > 1 these differ in every group)."""
+    if num_categories <= columns:
+        return torch.arange(num_categories)
+    return torch.linspace(0, num_categories - 1, columns).round().long()
+
+
+@torch.no_grad()
+def category_grid(generator, z_dim: int, conditions: torch.Tensor, rows: int, seed: int, device,
+                  truncation: float | None = None) -> torch.Tensor:
+    """A grid of a self-labeling run (seed 000 Figs. 2–3): `rows` × C images in row-major order,
+    column j conditioned on `conditions[j]` (one categorical vector per column), row i on the
+    i-th fixed latent (same latent along a row)."""
+    z = fixed_latents(z_dim, rows, seed, device, truncation).repeat_interleave(len(conditions), 0)
+    return generator(z, conditions.to(device).repeat(rows, 1))
+
+
 def image_grid_png(images: torch.Tensor, nrow: int, pad: int = 2) -> bytes:
     """Images in [-1, 1] (N, C, H, W) → PNG bytes of a grid with `nrow` images per row."""
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

@@ -23,6 +23,7 @@ the world size it was started with.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
 from condgan.training.precision import Precision, to_memory_format
-from condgan.training.sampling import sample_grid, save_samples
+from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
 
 CHECKPOINT_FORMAT = 1
 GRID_COLUMNS = 10
@@ -250,17 +251,19 @@ class Trainer:
         except CondganError as e:
             error = e
         dist.agree(error)
+        if cfg.data.unlabeled:
+            # Labels hidden from training; evaluation reads them from the data set itself.
+            data = dataclasses.replace(data, labels=None, class_names=[], multi_label=False)
         self.info = DataInfo.of(data)
         self.num_train = len(data)
+        mode = LABELING.get(cfg.model.labeling)
         if self.info.num_classes == 0 and not self.info.multi_label:
-            needs = [f"model.{k}={getattr(cfg.model, k)}" for k in ("conditioning", "g_conditioning")
-                     if getattr(cfg.model, k) != "none"]
+            needs = mode.labels_needed(cfg)
             if needs:
+                from condgan.validation import unlabeled_message
+
                 where = f" (data.root '{cfg.data.root}')" if cfg.data.root else ""
-                raise CondganError(
-                    f"data set '{cfg.data.name}'{where} is unlabeled, but {' and '.join(needs)} "
-                    f"condition{'s' if len(needs) == 1 else ''} on class labels; train an unconditional GAN with "
-                    "--set model.conditioning=none --set model.g_conditioning=none")
+                raise CondganError(unlabeled_message(cfg, needs, f"data set '{cfg.data.name}'{where} is unlabeled"))
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
@@ -305,7 +308,7 @@ class Trainer:
         if cfg.eval.every > 0 and dist.is_main:
             from condgan.evaluation import Evaluator
 
-            k = 0 if self.info.multi_label else self.info.num_classes
+            k = evaluation_classes(cfg, self.info)
             self.evaluator = Evaluator(cfg.data, k, cfg.eval.extractor, cfg.eval.num_samples,
                                        cfg.eval.metrics, seed=0, device=self.device,
                                        real_split=cfg.eval.real_split)
@@ -430,6 +433,10 @@ class Trainer:
                 out_r, out_f = self._discriminate(real, real_labels, fake, fake_labels)
                 fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
                 d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+                extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "d")
+                if extra is not None:
+                    d_loss = d_loss + extra
+                    d_logs.update(extra_logs)
                 if self.diagnostics:
                     d_logs.update(self.diagnostics(d_logs, real.shape[0]))
                 for penalty, weight in self.penalties:
@@ -451,6 +458,10 @@ class Trainer:
                 out_f = self.d_fn(fake, fake_labels.cnd)
             fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
             g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+            extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "g")
+            if extra is not None:
+                g_loss = g_loss + extra
+                g_logs.update(extra_logs)
         self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
@@ -471,7 +482,7 @@ class Trainer:
             g = plain_batchnorm(g)  # rank 0 samples alone
         if use_ema and self.ema and self.cfg.train.standing_stats > 0:
             g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-        return self.labeling.sampling_generator(g, self.D, self.method, self.cfg.seed)
+        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method)
 
     @torch.no_grad()
     def write_samples(self) -> Path:
@@ -484,13 +495,22 @@ class Trainer:
         g = self.sampling_generator()
         was_training = g.training
         g.eval()
-        rows = list(range(min(self.info.num_classes, MAX_GRID_ROWS)))
-        per_class = GRID_COLUMNS if len(self.info.sample_shape) == 3 else 500
-        x, y = sample_grid(g, self.cfg.model.z_dim, rows, self.info.num_classes, per_class,
-                           self.cfg.seed, self.device)
+        mode = LABELING.get(self.cfg.model.labeling)
+        if mode.num_categories(self.cfg):
+            # Self-labeling: one column per category, one row per latent (seed 000 Figs. 2–3).
+            columns = grid_categories(mode.num_categories(self.cfg))
+            x = category_grid(g, self.cfg.model.z_dim, mode.category_conditions(self.cfg, columns),
+                              GRID_COLUMNS, self.cfg.seed, self.device)
+            y, ncol = None, len(columns)
+        else:
+            rows = list(range(min(self.info.num_classes, MAX_GRID_ROWS)))
+            per_class = GRID_COLUMNS if len(self.info.sample_shape) == 3 else 500
+            x, y = sample_grid(g, self.cfg.model.z_dim, rows, self.info.num_classes, per_class,
+                               self.cfg.seed, self.device)
+            ncol = GRID_COLUMNS
         path = self.run.samples / f"step_{self.step:07d}.png"
-        save_samples(path, x, y, GRID_COLUMNS)
-        save_samples(self.run.samples / "latest.png", x, y, GRID_COLUMNS)
+        save_samples(path, x, y, ncol)
+        save_samples(self.run.samples / "latest.png", x, y, ncol)
         g.train(was_training)
         return path
 
@@ -607,6 +627,15 @@ class Trainer:
 
     def after_step(self, log: TrainingLog) -> None:
         """Hook for periodic work (evaluation during training)."""
+
+
+def evaluation_classes(cfg: Config, info: DataInfo) -> int:
+    """K the evaluator requests classes of: the data's classes for class-conditional runs; 0 for
+    multi-label data and for self-labeling runs (their categories are not the data's classes, so
+    their generator is sampled with class-balanced categories and scored unconditionally)."""
+    if info.multi_label or LABELING.get(cfg.model.labeling).num_categories(cfg):
+        return 0
+    return info.num_classes
 
 
 def _with_standing_stats(g, trainer: Trainer, num_batches: int):
