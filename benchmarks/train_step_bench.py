@@ -138,6 +138,7 @@ def main():
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     cfg = load_config(args.preset, args.overrides + [
+        f"train.threads={args.threads}",  # the Trainer sets its own thread count; the bare loop uses this one
         f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}", "train.sample_every=0",
         f"train.log_every={min(50, args.steps)}"])
     # Per round: the mean step time (what a user waits for) and the median step time (robust to
