@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from condgan.errors import CondganError
+
 from condgan.registry import Registry
 
 NETWORKS: Registry[Callable] = Registry("network")
@@ -46,3 +48,12 @@ class LabelInput(nn.Module):
         if self.kind == "none":
             return z
         return torch.cat([z, self.embed(cnd) if self.embed is not None else cnd], dim=1)
+
+
+def image_shape(cfg, sample_shape) -> tuple[int, int]:
+    """(channels, size) of the image data a convolutional `model.net` is built for; a clear
+    error for vector data."""
+    if len(sample_shape) != 3:
+        raise CondganError(f"model.net={cfg.model.net} needs image data, but data.name={cfg.data.name} gives "
+                           f"samples of shape {tuple(sample_shape)}; use model.net=mlp")
+    return sample_shape[0], sample_shape[1]

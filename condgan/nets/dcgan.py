@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from condgan.errors import CondganError
-from condgan.nets.base import NETWORKS, LabelInput
+from condgan.nets.base import NETWORKS, LabelInput, image_shape
 from condgan.nets.layers import Codebook, ConditionalNorm, MinibatchStdDev, make_activation, make_norm, maybe_sn
 
 
@@ -106,10 +106,7 @@ class DCGANTrunk(nn.Module):
 
 @NETWORKS.register("dcgan")
 def build_dcgan(cfg, sample_shape, num_conditions):
-    if len(sample_shape) != 3:
-        raise CondganError(f"model.net=dcgan needs image data, but data.name={cfg.data.name} gives "
-                           f"samples of shape {tuple(sample_shape)}; use model.net=mlp")
-    channels, size = sample_shape[0], sample_shape[1]
+    channels, size = image_shape(cfg, sample_shape)
     m = cfg.model
     g = DCGANGenerator(m.z_dim, channels, size, m.g_width, m.g_depth, m.g_norm, m.g_activation,
                        m.g_spectral_norm, num_conditions, m.g_conditioning, m.g_label_embedding,

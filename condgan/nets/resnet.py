@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condgan.errors import CondganError
-from condgan.nets.base import NETWORKS, LabelInput
+from condgan.nets.base import NETWORKS, LabelInput, image_shape
 from condgan.nets.dcgan import resolution_schedule
 from condgan.nets.layers import (Codebook, ConditionalNorm, MinibatchStdDev, SelfAttention, make_activation,
                                  make_norm, maybe_sn)
@@ -221,10 +221,7 @@ class ResNetTrunk(nn.Module):
 
 @NETWORKS.register("resnet")
 def build_resnet(cfg, sample_shape, num_conditions):
-    if len(sample_shape) != 3:
-        raise CondganError(f"model.net=resnet needs image data, but data.name={cfg.data.name} gives "
-                           f"samples of shape {tuple(sample_shape)}; use model.net=mlp")
-    channels, size = sample_shape[0], sample_shape[1]
+    channels, size = image_shape(cfg, sample_shape)
     m = cfg.model
     g = ResNetGenerator(m.z_dim, channels, size, m.g_width, m.g_depth, m.g_norm, m.g_activation,
                         m.g_spectral_norm, num_conditions, m.g_conditioning, m.g_label_embedding,
