@@ -42,12 +42,7 @@ class DCGANGenerator(nn.Module):
                                       num_conditions, embed_dim)
         cbn_conditions = num_conditions if conditioning == "cbn" else 0
         widths = [width * 2 ** (n - i) for i in range(n + 1)]  # e.g. [256, 128, 64] for n=2
-        self.codebook = None
-        if conditioning == "codebook" and num_conditions:
-            if num_conditions % codebook_groups:
-                raise CondganError(f"model.codebook_groups={codebook_groups} does not divide G's "
-                                   f"{num_conditions} conditions into equal groups")
-            self.codebook = Codebook(codebook_groups, num_conditions // codebook_groups, codebook_dim, s0)
+        self.codebook = Codebook.for_generator(conditioning, num_conditions, codebook_groups, codebook_dim, s0)
         extra = self.codebook.channels if self.codebook is not None else 0
         self.fc = maybe_sn(nn.Linear(z_dim + self.label_input.out_dim, widths[0] * s0 * s0), spectral_norm)
         self.fc_norm = ConditionalNorm(norm, widths[0], cbn_conditions)

@@ -162,6 +162,19 @@ class Codebook(nn.Module):
         self.pages = nn.Parameter(torch.randn(groups, categories, page_dim))
         self.channels = groups * page_dim // (side * side)
 
+    @classmethod
+    def for_generator(cls, conditioning: str, num_conditions: int, groups: int, page_dim: int,
+                      side: int) -> "Codebook | None":
+        """The codebook of a generator with `model.g_conditioning=conditioning` (None unless it
+        is `codebook` and there are conditions): its `num_conditions` split into `groups` equal
+        one-hot groups."""
+        if conditioning != "codebook" or not num_conditions:
+            return None
+        if num_conditions % groups:
+            raise CondganError(f"model.codebook_groups={groups} does not divide G's "
+                               f"{num_conditions} conditions into equal groups")
+        return cls(groups, num_conditions // groups, page_dim, side)
+
     def forward(self, cnd: torch.Tensor) -> torch.Tensor:
         b = cnd.shape[0]
         picked = torch.einsum("bgc,gcp->bgp", cnd.reshape(b, self.groups, self.categories), self.pages)

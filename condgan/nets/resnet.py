@@ -143,12 +143,7 @@ class ResNetGenerator(nn.Module):
         shared_dim = embed_dim if self.shared is not None else 0
         self.label_input = LabelInput(label_embedding if conditioning == "concat" else "none",
                                       num_conditions, embed_dim)
-        self.codebook = None
-        if conditioning == "codebook" and num_conditions:
-            if num_conditions % codebook_groups:
-                raise CondganError(f"model.codebook_groups={codebook_groups} does not divide G's "
-                                   f"{num_conditions} conditions into equal groups")
-            self.codebook = Codebook(codebook_groups, num_conditions // codebook_groups, codebook_dim, s0)
+        self.codebook = Codebook.for_generator(conditioning, num_conditions, codebook_groups, codebook_dim, s0)
         extra = self.codebook.channels if self.codebook is not None else 0
         self.fc = maybe_sn(nn.Linear(sizes[0] + self.label_input.out_dim, widths[0] * s0 * s0), spectral_norm)
         self.attention = nn.ModuleDict()
