@@ -119,34 +119,56 @@ def kmeans_baselines(ds: str, seeds: list[int], ae_epochs: int) -> dict[str, dic
 
 
 # --------------------------------------------------------------------------- figures
-def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> dict[str, float]:
-    """P(C) per category over training (seed mean), one panel per group; returns each group's
-    final max P(c)."""
+def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> dict[str, list[float]]:
+    """The learned prior P(C) over training, one line per run (colour = group): its largest entry
+    and its normalized entropy H(P)/log d_c (1 = uniform). Category indices are arbitrary per run,
+    so P(c) itself is not averaged over seeds. Returns each group's final largest P(c) per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), sharey=True, squeeze=False)
-    final = {}
-    for ax, (label, runs) in zip(axes[0], groups.items()):
-        last = []
-        for c in range(d_c):
-            per = [dict(log_series(r, f"prior_g0_{c}")) for r in runs]
+    fig, (ax_max, ax_h) = plt.subplots(1, 2, figsize=(9, 3.3))
+    final: dict[str, list[float]] = {}
+    for i, (label, runs) in enumerate(groups.items()):
+        for j, r in enumerate(runs):
+            per = [dict(log_series(r, f"prior_g0_{c}")) for c in range(d_c)]
             steps = sorted(set.intersection(*(set(p) for p in per)))
-            values = [statistics.mean(p[s] for p in per) for s in steps]
-            ax.plot(steps, values, lw=1, marker=".", markersize=3, label=f"c={c}")
-            last.append(values[-1] if values else math.nan)
-        final[label] = max(last)
-        ax.axhline(1 / d_c, color="gray", lw=0.8, ls="--")
-        ax.set_title(label, fontsize=9)
+            probs = [[p[s] for p in per] for s in steps]
+            largest = [max(v) for v in probs]
+            entropy = [-sum(x * math.log(x) for x in v if x > 0) / math.log(d_c) for v in probs]
+            kw = dict(color=f"C{i}", lw=1, label=label if j == 0 else None)
+            ax_max.plot(steps, largest, **kw)
+            ax_h.plot(steps, entropy, **kw)
+            final.setdefault(label, []).append(largest[-1] if largest else math.nan)
+    ax_max.axhline(1 / d_c, color="gray", lw=0.8, ls="--")
+    ax_max.set_ylabel("largest P(c)")
+    ax_h.set_ylabel("H(P(C)) / log d_c")
+    for ax in (ax_max, ax_h):
         ax.set_xlabel("generator step")
-    axes[0][0].set_ylabel("P(c)")
-    axes[0][-1].legend(fontsize=6, ncol=2)
+    ax_max.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return final
+
+
+def grids_figure(groups: dict[str, list[Path]], out_png: Path) -> None:
+    """The final sample grid (samples/latest.png) of each setting's first seed, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.5), squeeze=False)
+    for ax, (label, runs) in zip(axes[0], groups.items()):
+        ax.imshow(mpimg.imread(runs[0] / "samples" / "latest.png"), cmap="gray")
+        ax.set_title(f"{label} ({runs[0].name})", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110, metadata={"Software": None})
+    plt.close(fig)
 
 
 def sample_figure(run: Path, out_png: Path, log: list[str]) -> None:
@@ -172,7 +194,7 @@ def claims(values: dict, ds: str) -> list[str]:
                        f"{cb:.3f}): {verdict(cb >= ca)}")
     if "vanilla+codebook" in values:
         r = mean_of(values, "vanilla+codebook", "recall")
-        out.append(f"- {ds}: the vanilla GAN with codebook collapses (recall {r:.3f} < {COLLAPSE_RECALL}): "
+        out.append(f"- {ds}: the vanilla GAN with codebook collapses (recall {r:.3f}; collapse = below {COLLAPSE_RECALL}): "
                    f"{verdict(r < COLLAPSE_RECALL)}")
     return out
 
@@ -187,7 +209,7 @@ def main():
     runs, docs = Path(args.runs), Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     steps = args.steps or DEFAULT_STEPS
-    base = ["train.threads=1", f"train.steps={steps}"]
+    base = ["train.threads=1", f"train.steps={steps}"] + args.overrides
     t0 = time.time()
     sections, all_log = [], []
     for ds in args.datasets:
@@ -199,11 +221,14 @@ def main():
                 jobs.append((d, preset, [f"data.name={ds}", f"seed={s}"] + extra + base))
                 groups.setdefault(label, []).append(d)
         warm = {}
-        if ds == "mnist5k" and "cgpgan" in args.settings:  # the prior with and without warm-up
-            for s in args.seeds:
-                d = runs / f"{ds}-cgpgan-nowarmup-s{s}"
-                jobs.append((d, "mnist5k-cgpgan", [f"data.name={ds}", f"seed={s}", "model.prior_warmup=0"] + base))
-                warm.setdefault("cgpgan, no warm-up", []).append(d)
+        if ds == "mnist5k" and "cgpgan" in args.settings:  # the prior without warm-up / uniform throughout
+            for tag, label, value in [("nowarmup", "cgpgan, no warm-up", 0),
+                                      ("uniformprior", "cgpgan, uniform prior throughout", steps)]:
+                for s in args.seeds:
+                    d = runs / f"{ds}-cgpgan-{tag}-s{s}"
+                    jobs.append((d, "mnist5k-cgpgan", [f"data.name={ds}", f"seed={s}"] + base
+                                 + [f"model.prior_warmup={value}"]))
+                    warm.setdefault(label, []).append(d)
         all_log += run_all(jobs, args.workers)
         values = final_metrics(groups, METRICS, args.num_samples)
         baselines = kmeans_baselines(ds, args.seeds, args.ae_epochs)
@@ -217,14 +242,24 @@ def main():
                      "k-means baselines (k = 10, test split, same seeds):\n",
                      metrics_table(baselines, ["cluster_acc", "cluster_nmi", "cluster_ari"]), ""]
         if warm:
-            final = plot_prior({"cgpgan (warm-up until step 1000, capped by the budget)": groups["cgpgan"],
-                                **warm}, docs / "seed000_prior_warmup.png")
-            sections += ["P(C) over training (mean over seeds), with and without the probability-normalization "
-                         "warm-up: ![prior](seed000_prior_warmup.png)\n",
-                         "Final largest P(c): " + "; ".join(f"{k}: {v:.3f}" for k, v in final.items()) + "\n"]
-            nowarm = final_metrics(warm, ["clustering"], 1)
-            sections += ["Clustering without warm-up: " + "; ".join(
-                f"{k} {fmt_ms(v)}" for k, v in nowarm["cgpgan, no warm-up"].items()) + "\n"]
+            warmup = next((o.split("=", 1)[1] for o in reversed(args.overrides) if o.startswith("model.prior_warmup=")),
+                          "1000")
+            with_codebook = {f"cgpgan+codebook (warm-up until step {warmup})": groups["cgpgan+codebook"]} \
+                if "cgpgan+codebook" in groups else {}
+            final = plot_prior({f"cgpgan (warm-up until step {warmup})": groups["cgpgan"], **warm, **with_codebook},
+                               docs / "seed000_prior_warmup.png")
+            sections += ["The learned prior P(C) over training (one line per seed) with the probability-normalization "
+                         f"warm-up until step {warmup}, without it, and uniform for the whole run (and CGPGAN + codebook with the "
+                         "warm-up): "
+                         "![prior](seed000_prior_warmup.png)\n",
+                         "Final largest P(c) per seed: " + "; ".join(
+                             f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in final.items()) + "\n",
+                         "CGPGAN with each prior schedule (same protocol as the table above):\n",
+                         metrics_table({"cgpgan": values["cgpgan"],
+                                        **final_metrics(warm, METRICS, args.num_samples)}, keys), ""]
+        grids_figure(groups, docs / f"seed000_samples_{ds}.png")
+        sections += [f"Final sample grids, first seed (self-labeled runs: one column per category, one row per latent; "
+                     f"`ca (labeled)`: one row per class): ![samples](seed000_samples_{ds}.png)\n"]
         sections += ["Verdicts (computed from the table above):\n", "\n".join(claims(values, ds)), ""]
     if "mnist5k" in args.datasets:  # seed 000 Figs. 2–3: d_l = d_c = 4
         figs = {"mnist5k-cgpgan-4x4": "seed000_4x4_cgpgan.png",

@@ -1,7 +1,7 @@
 """Every shipped preset trains: 2 steps with tiny widths (same data, method and loss as shipped),
 so a preset whose keys or method combination are broken fails here rather than in a long run.
-Presets on file-based data that is not available offline (cifar10, folder) get a tiny generated
-directory of the same format through data.root, so they never skip."""
+Presets on file-based data (cifar10, folder, fashion-mnist) get a tiny generated directory of the
+same format through data.root, so they neither skip nor depend on what the machine has installed."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def generated_data(name: str, directory) -> list[str]:
         from test_data_files import write_cifar
 
         return [f"data.root={write_cifar(directory / 'cifar-10-batches-py', per_batch=8)}"]
+    if name == "fashion-mnist":
+        from test_data_files import write_fashion
+
+        return [f"data.root={write_fashion(directory / 'fashion-mnist', n_train=64, n_test=16)}"]
     if name == "folder":
         from PIL import Image
 
