@@ -44,6 +44,8 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "ac_mod-ls-ttur8": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=8e-4"]),
     "ac_mod-ls-ttur8-cw0.5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=8e-4", "model.cond_weight=0.5"]),
     "ac_mod-ls-fast": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4"]),
+    "ac_mod-ls-fast-cw0.5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4",
+                                               "model.cond_weight=0.5"]),
     "ca-ls-wide": ("mnist5k-cagan", ["model.g_width=64", "model.d_width=64"]),
     "ac_mod-ls-diffaug": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.diffaugment=[translation,cutout]"]),
     "pd-hinge-sn-diffaug": ("mnist5k-cagan", ["model.conditioning=pd", "loss.adversarial=hinge",
