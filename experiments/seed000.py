@@ -204,6 +204,8 @@ def main():
     ap.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--ae-epochs", type=int, default=5, help="epochs of the k-means baseline's autoencoder")
+    ap.add_argument("--settings-only", action="store_true",
+                    help="only the --settings table: no prior-schedule runs, no d_l = d_c = 4 figures")
     add_run_arguments(ap, "seed000", num_samples=2000)
     args = ap.parse_args()
     runs, docs = Path(args.runs), Path(args.docs)
@@ -221,7 +223,7 @@ def main():
                 jobs.append((d, preset, [f"data.name={ds}", f"seed={s}"] + extra + base))
                 groups.setdefault(label, []).append(d)
         warm = {}
-        if ds == "mnist5k" and "cgpgan" in args.settings:  # the prior without warm-up / uniform throughout
+        if ds == "mnist5k" and "cgpgan" in args.settings and not args.settings_only:  # the prior without warm-up / uniform throughout
             for tag, label, value in [("nowarmup", "cgpgan, no warm-up", 0),
                                       ("uniformprior", "cgpgan, uniform prior throughout", steps)]:
                 for s in args.seeds:
@@ -241,27 +243,28 @@ def main():
                      metrics_table(values, keys), "",
                      "k-means baselines (k = 10, test split, same seeds):\n",
                      metrics_table(baselines, ["cluster_acc", "cluster_nmi", "cluster_ari"]), ""]
-        if warm:
+        if ds == "mnist5k" and "cgpgan" in groups:  # the learned prior (and its schedules, when run)
             warmup = next((o.split("=", 1)[1] for o in reversed(args.overrides) if o.startswith("model.prior_warmup=")),
                           "1000")
             with_codebook = {f"cgpgan+codebook (warm-up until step {warmup})": groups["cgpgan+codebook"]} \
                 if "cgpgan+codebook" in groups else {}
             final = plot_prior({f"cgpgan (warm-up until step {warmup})": groups["cgpgan"], **warm, **with_codebook},
                                docs / "seed000_prior_warmup.png")
+            schedules = ", without it, and uniform for the whole run" if warm else ""
+            codebook = " (and CGPGAN + codebook with the warm-up)" if with_codebook else ""
             sections += ["The learned prior P(C) over training (one line per seed) with the probability-normalization "
-                         f"warm-up until step {warmup}, without it, and uniform for the whole run (and CGPGAN + codebook with the "
-                         "warm-up): "
-                         "![prior](seed000_prior_warmup.png)\n",
+                         f"warm-up until step {warmup}{schedules}{codebook}: ![prior](seed000_prior_warmup.png)\n",
                          "Final largest P(c) per seed: " + "; ".join(
-                             f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in final.items()) + "\n",
-                         "CGPGAN with each prior schedule (same protocol as the table above):\n",
-                         metrics_table({"cgpgan": values["cgpgan"],
-                                        **final_metrics(warm, METRICS, args.num_samples)}, keys), ""]
+                             f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in final.items()) + "\n"]
+            if warm:
+                sections += ["CGPGAN with each prior schedule (same protocol as the table above):\n",
+                             metrics_table({"cgpgan": values["cgpgan"],
+                                            **final_metrics(warm, METRICS, args.num_samples)}, keys), ""]
         grids_figure(groups, docs / f"seed000_samples_{ds}.png")
         sections += [f"Final sample grids, first seed (self-labeled runs: one column per category, one row per latent; "
                      f"`ca (labeled)`: one row per class): ![samples](seed000_samples_{ds}.png)\n"]
         sections += ["Verdicts (computed from the table above):\n", "\n".join(claims(values, ds)), ""]
-    if "mnist5k" in args.datasets:  # seed 000 Figs. 2–3: d_l = d_c = 4
+    if "mnist5k" in args.datasets and not args.settings_only:  # seed 000 Figs. 2–3: d_l = d_c = 4
         figs = {"mnist5k-cgpgan-4x4": "seed000_4x4_cgpgan.png",
                 "mnist5k-cgpgan-4x4-codebook": "seed000_4x4_cgpgan_codebook.png"}
         s = args.seeds[0]
