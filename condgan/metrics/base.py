@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 
 from condgan.errors import CondganError
+from condgan.metrics.gaussian import GaussianStats
 from condgan.registry import Registry, suggest
 
-if TYPE_CHECKING:  # only for the annotation; fid.py imports this module
-    from condgan.metrics.fid import GaussianStats
 
 
 @dataclass
@@ -73,7 +72,7 @@ class MetricInputs:
     fake_labels[i] (so N ≤ N_f and the first N labels are used)."""
     predicted_clusters: Optional[torch.Tensor] = None
     """(N_r,) cluster ids predicted for the real test data (clustering ACC / NMI / ARI)."""
-    real_stats: Optional["GaussianStats"] = None
+    real_stats: Optional[GaussianStats] = None
     """Cached streaming Gaussian statistics of the real features; FID uses them instead of
     real_features when given (the runner computes them batch by batch, once per data set)."""
     seed: int = 0
