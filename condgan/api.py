@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from condgan.config import Config, list_presets, load_config
+from condgan.config import Config, list_presets
 from condgan.errors import CondganError
 from condgan.evaluation import DEFAULT_METRICS, evaluate_run
 from condgan.training.latents import sample_latents
@@ -28,6 +28,7 @@ from condgan.training.restore import TrainedGenerator, load_generator
 from condgan.evaluation.cluster import cluster_run
 from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
 from condgan.training.trainer import Trainer, TrainResult
+from condgan.validation import load_config
 
 __all__ = [
     "Config", "CondganError", "DEFAULT_METRICS", "TrainResult", "TrainedGenerator", "Trainer",

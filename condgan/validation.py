@@ -1,10 +1,16 @@
 """Up-front config validation: registry names, value ranges and the combinations the math does
-not allow. Runs before any data is loaded or any network is built."""
+not allow. Runs before any data is loaded or any network is built.
+
+This sits above the registries it reads (networks, losses, labeling modes, data sources,
+metrics, feature extractors), so `condgan.config` below them only declares and parses. Callers:
+the CLI and `condgan.api` (`load_config`), the trainer (`Trainer.setup`, `preflight`) before it
+touches a run directory."""
 
 from __future__ import annotations
 
+from condgan.config import Config, parse_config
 from condgan.errors import CondganError
-from condgan.registry import suggest
+from condgan.registry import choice_reason
 
 G_CONDITIONING = ("none", "concat", "cbn", "codebook")
 LABEL_EMBEDDINGS = ("embedding", "onehot")
@@ -15,12 +21,13 @@ OPTIMIZERS = ("adam", "adamw")
 STREAM_CHOICES = ("auto", "true", "false")
 
 
-def choice_reason(key: str, value: str, choices) -> str | None:
-    """Why `value` is not a valid choice for config key `key` (with a suggestion), or None."""
-    if value in choices:
-        return None
-    return (f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
-            f"choose one of: {', '.join(choices)}")
+def load_config(source: str | dict, overrides: list[str] = ()) -> Config:
+    """Preset / YAML path / dict, plus `key=value` overrides → validated Config: unknown keys,
+    wrong types, unknown registry names and combinations the math does not allow raise
+    CondganError naming the key."""
+    cfg = parse_config(source, overrides)
+    validate_config(cfg)
+    return cfg
 
 
 def _choice(key: str, value: str, choices) -> None:
@@ -48,7 +55,8 @@ def unlabeled_message(cfg, needs: list[str], what: str) -> str:
             "let the model find categories (model.labeling=classifier or infogan)")
 
 
-def validate_config(cfg) -> None:
+def validate_config(cfg: Config) -> None:
+    """Check names against registries and cross-key rules; raise CondganError on the first problem."""
     from condgan.losses.adversarial import ADVERSARIAL_LOSSES
     from condgan.losses.conditioning import CONDITIONING
     from condgan.nets import NETWORKS

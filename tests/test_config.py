@@ -8,9 +8,10 @@ from importlib import resources
 import pytest
 import yaml
 
-from condgan.config import (RESUMABLE_KEYS, Config, _flat_keys, apply_override, config_diff,
-                            config_from_dict, list_presets, load_config)
+from condgan.config import (RESUMABLE_KEYS, Config, apply_override, config_diff, config_from_dict, config_keys,
+                            list_presets)
 from condgan.errors import CondganError
+from condgan.validation import load_config
 
 PRESET_NAMES = sorted(entry.name[:-5] for entry in (resources.files("condgan") / "presets").iterdir()
                       if entry.name.endswith(".yaml"))
@@ -220,7 +221,7 @@ def test_config_diff():
 
 def test_resumable_keys_do_not_change_the_math():
     assert {"train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every"} <= RESUMABLE_KEYS
-    flat = set(_flat_keys(Config))   # every leaf key of the config
+    flat = set(config_keys())   # every leaf key of the config
     assert RESUMABLE_KEYS <= flat
     for key in ("seed", "model.z_dim", "loss.adversarial", "train.batch_size", "train.g_lr",
                 "train.d_steps", "train.ema", "reg.gp", "data.name", "model.conditioning"):
@@ -258,7 +259,7 @@ def _float_keys() -> list[tuple[str, bool]]:
     import typing
 
     out = []
-    for key in _flat_keys(Config):
+    for key in config_keys():
         cls = Config
         *parents, leaf = key.split(".")
         for p in parents:

@@ -19,7 +19,7 @@ import torch
 import torch.multiprocessing as mp
 
 import distributed_workers as workers
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.data.sampler import BatchSampler
 from condgan.errors import CondganError
 from condgan.training.trainer import Trainer, preflight

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from condgan.cli.main import main
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.evaluation import DEFAULT_METRICS
 from condgan.training.trainer import Trainer
 from tests.conftest import tiny_overrides

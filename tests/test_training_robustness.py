@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from condgan.cli.main import main
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.training.checkpoint import load_checkpoint, save_checkpoint
 from condgan.training.trainer import Trainer

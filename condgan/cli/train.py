@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 
 

@@ -48,6 +48,7 @@ from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
 from condgan.training.precision import Precision, to_memory_format
 from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
+from condgan.validation import validate_config
 
 CHECKPOINT_FORMAT = 1
 GRID_COLUMNS = 10
@@ -150,6 +151,7 @@ def check_world_size(run: RunDir, state: dict, world_size: int) -> None:
 def preflight(cfg: Config, out_dir: str | Path, world_size: int) -> None:
     """What a launcher checks before starting `world_size` processes (rank 0 checks it again):
     the run directory, and for a resume the config and the number of processes."""
+    validate_config(cfg)
     run = RunDir(out_dir)
     check_run_root(run.root)
     state = load_checkpoint(run.last) if run.last.exists() else None
@@ -186,6 +188,7 @@ class Trainer:
     def setup(self) -> None:
         """Lock the run directory, then build everything (and restore the checkpoint). Undone by
         `close()`; a failure here leaves a directory that did not exist before absent."""
+        validate_config(self.cfg)  # a Config built or edited by hand: fail before any work
         root = self.run.root
         self.dist = Distributed.from_environment(resolve_device(self.cfg.device))
         try:
