@@ -24,7 +24,7 @@ def tiny_overrides(*extra: str) -> list[str]:
 @pytest.fixture
 def tiny_config():
     """`tiny_config(*overrides)` → a validated Config on 8×8 digits with 8-wide nets."""
-    from condgan.config import load_config
+    from condgan.validation import load_config
 
     def make(*extra: str, base: str | dict | None = None):
         return load_config({} if base is None else base, tiny_overrides(*extra))
