@@ -15,7 +15,6 @@ from condgan.registry import choice_reason
 G_CONDITIONING = ("none", "concat", "cbn", "codebook")
 LABEL_EMBEDDINGS = ("embedding", "onehot")
 LABEL_PRIORS = ("uniform", "data")
-OPTIMIZERS = ("adam", "adamw")
 
 
 STREAM_CHOICES = ("auto", "true", "false")
@@ -62,6 +61,7 @@ def validate_config(cfg: Config) -> None:
     from condgan.nets import NETWORKS
     from condgan.nets.layers import ACTIVATIONS, NORMS
     from condgan.training.labeling import LABELING
+    from condgan.training.optimizers import OPTIMIZERS
 
     m, t = cfg.model, cfg.train
     _registry("model.net", NETWORKS, m.net)
@@ -75,7 +75,7 @@ def validate_config(cfg: Config) -> None:
     _choice("model.d_norm", m.d_norm, NORMS)
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
-    _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _choice("train.optimizer", t.optimizer, tuple(OPTIMIZERS))
     from condgan.training.precision import INITS, PRECISIONS
 
     _choice("train.precision", t.precision, PRECISIONS)

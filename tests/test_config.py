@@ -230,7 +230,7 @@ def test_resumable_keys_do_not_change_the_math():
 
 def test_check_resumable(tmp_path):
     from condgan.training.checkpoint import RunDir
-    from condgan.training.trainer import check_resumable
+    from condgan.training.checkpoint import check_resumable
 
     run = RunDir(tmp_path / "run")
     cfg = load_config({}, ["model.z_dim=8"])

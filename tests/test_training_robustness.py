@@ -320,7 +320,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
 
 
 def test_threads_default_is_bounded_and_explicit_wins():
-    from condgan.training.trainer import resolve_threads
+    from condgan.training.threads import resolve_threads
 
     assert 1 <= resolve_threads(0) <= 4
     assert resolve_threads(0) <= max(1, len(os.sched_getaffinity(0)))

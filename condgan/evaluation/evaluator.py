@@ -354,7 +354,7 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
     if clusters and metrics is not None:
         metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
-    from condgan.training.trainer import evaluation_classes
+    from condgan.training.labeling import evaluation_classes
 
     ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,

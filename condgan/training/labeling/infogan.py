@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from condgan.losses.conditioning.base import Labels, LinearHead
-from condgan.training.labeling import LABELING, CategoricalMode
+from condgan.training.labeling.base import LABELING
+from condgan.training.labeling.categorical import CategoricalMode
 
 INFO_HEAD = "info"
 
