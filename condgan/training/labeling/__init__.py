@@ -1,4 +1,4 @@
-"""Labeling modes (SPEC §3), one module each: where a fake's target label comes from and what
+"""Labeling modes (docs/methods.md §3), one module each: where a fake's target label comes from and what
 condition a real is trained with. The interface is `base.LabelingMode`; `model.labeling` picks a
 mode from the registry `LABELING`. Importing this package registers every mode."""
 

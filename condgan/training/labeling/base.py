@@ -1,4 +1,4 @@
-"""The labeling-mode interface (SPEC §3): where a fake's target label comes from and what
+"""The labeling-mode interface (docs/methods.md §3): where a fake's target label comes from and what
 condition a real is trained with. Registry `LABELING`; the modes are one module each in this
 package (predefined, dynamic, random_categories, classifier, infogan).
 

@@ -1,4 +1,4 @@
-"""Predefined labeling (SPEC §3): fakes get targets drawn from a class prior, reals keep their
+"""Predefined labeling (docs/methods.md §3): fakes get targets drawn from a class prior, reals keep their
 dataset labels. `model.labeling=predefined`, the default."""
 
 from __future__ import annotations
