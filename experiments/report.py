@@ -239,7 +239,7 @@ def verdict_block(ctx: Context) -> list[str]:
     base, learned = baseline_lines(ctx.results, ctx.study.baseline)
     out = []
     if lines:
-        out += ["Verdicts (95 % intervals over seeds; **holds** only where the interval excludes zero in the "
+        out += ["Verdicts (95 % intervals over seeds; “holds” only where the interval excludes zero in the "
                 "claimed direction):\n"]
         if not learned:
             out += ["**The baseline did not learn at this budget (below): these verdicts compare models that have "

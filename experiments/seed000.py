@@ -258,6 +258,7 @@ CLAIMS = (
           KMEANS_RAW, "higher"),
     Claim("CGPGAN clusters better than k-means on autoencoder codes (ACC)", "cluster_acc", "cgpgan", KMEANS_AE,
           "higher"),
+    Claim("InfoGAN clusters better than k-means on raw pixels (ACC)", "cluster_acc", "infogan", KMEANS_RAW, "higher"),
 )
 
 

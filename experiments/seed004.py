@@ -5,10 +5,11 @@
            and the generated per-class moments. The paper: AC-GAN is biased away from the overlap,
            TAC-GAN fits the class densities, ReACGAN alone fails like AC-GAN and only ReACGAN + TAC
            fits them (a combination condgan cannot train yet).
-  methods: §3 / Fig. 2 / Table 6 on Fashion-MNIST: ac_mod vs pd vs 2c vs mh vs d2dce (full,
+  methods: §3 / Fig. 2 / Tables 3 and 6 on Fashion-MNIST: ac_mod vs pd vs 2c vs mh vs d2dce (full,
            no_margin, proxy_only); FID, intra-FID, conditional accuracy, precision / recall, and
            D's feature-norm / conditioning-gradient-norm curves (train.diagnostics).
-  tricks:  Table 4: d2dce with / without DiffAugment and consistency regularization.
+  tricks:  Tables 1–2 (the "+ CR" / "+ DiffAug" rows): d2dce with / without DiffAugment and
+           consistency regularization.
 
     python experiments/seed004.py mog --seeds 0 1 2
     python experiments/seed004.py methods --seeds 0 1 2 --steps 3000
@@ -116,7 +117,7 @@ MOG = Study(
 )
 
 # --------------------------------------------------------------------------- Fashion-MNIST
-METHODS = {  # label -> overrides of the seed004-reacgan preset (§3 / Fig. 2 / Table 6)
+METHODS = {  # label -> overrides of the seed004-reacgan preset (§3 / Fig. 2 / Tables 3 and 6)
     "ac_mod": ("model.conditioning=ac_mod", "model.cond_weight=1.0"),
     "pd": ("model.conditioning=pd",),
     "2c": ("model.conditioning=2c",),
@@ -125,7 +126,7 @@ METHODS = {  # label -> overrides of the seed004-reacgan preset (§3 / Fig. 2 / 
     "d2dce no_margin": ("model.conditioning=d2dce", "model.d2dce_variant=no_margin"),
     "d2dce proxy_only": ("model.conditioning=d2dce", "model.d2dce_variant=proxy_only"),
 }
-TRICKS = {  # Table 4
+TRICKS = {  # Tables 1–2, the "+ CR" and "+ DiffAug" rows
     "d2dce": (),
     "d2dce + DiffAugment": ("train.diffaugment=[translation,cutout]",),
     "d2dce + CR": ("reg.cr=10.0",),
@@ -161,7 +162,7 @@ METHODS_STUDY = Study(
     series=("diag_feature_norm", "diag_cond_grad_norm"), report=methods_report,
     baseline=Baseline("ac_mod", ("fid", "conditional_accuracy", "recall"), **LEARNED),
     claims=(Claim("ReACGAN (d2dce) reaches a lower FID than modified AC-GAN", "fid", "d2dce", "ac_mod", "lower",
-                  source="§4, Table 2"),
+                  source="§4, Table 3"),
             Claim("the margins help D2D-CE (full vs no margins)", "fid", "d2dce", "d2dce no_margin", "lower",
                   source="Table 6"),
             Claim("the data-to-data term helps D2D-CE (full vs proxy only)", "fid", "d2dce", "d2dce proxy_only",
@@ -172,7 +173,8 @@ TRICKS_STUDY = Study(
     name="seed004", part="tricks", title="Seed 004 (ReACGAN): DiffAugment and consistency regularization",
     settings=[Setting(k, "seed004-reacgan", v) for k, v in TRICKS.items()], report=tricks_report,
     baseline=Baseline("d2dce", ("fid", "conditional_accuracy", "recall"), **LEARNED),
-    claims=tuple(Claim(f"{t[len('d2dce + '):]} improves D2D-CE's FID", "fid", t, "d2dce", "lower", source="Table 4")
+    claims=tuple(Claim(f"{t[len('d2dce + '):]} improves D2D-CE's FID", "fid", t, "d2dce", "lower",
+                       source="Tables 1–2")
                  for t in TRICKS if t != "d2dce"),
     add_arguments=lambda ap: ap.add_argument("--methods", dest="settings", nargs="+", choices=list(TRICKS)),
     **IMAGE)

@@ -172,11 +172,11 @@ def verdict(e: Effect, claimed: str) -> str:
 
 def _decimals(*scales: float) -> int:
     """Decimals that show the smallest positive spread among `scales` (standard deviations, the
-    interval's half-width) to two significant digits, between 1 and 4."""
+    interval's half-width) to two significant digits, between 1 and 3."""
     finite = [abs(x) for x in scales if math.isfinite(x) and x != 0]
     if not finite:
         return 3
-    return max(1, min(4, 1 - math.floor(math.log10(min(finite)))))
+    return max(1, min(3, 1 - math.floor(math.log10(min(finite)))))
 
 
 def fmt(x: float, decimals: int, sign: bool = False) -> str:
