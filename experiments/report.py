@@ -179,9 +179,6 @@ class Context:
         prefix = "" if self.doc in ("README", "tables") else f"{self.doc}_"
         return self.docs / f"{prefix}{name}"
 
-    def link(self, path: Path) -> str:
-        return path.name
-
     def run_dir(self, record: dict) -> Path | None:
         """The run directory behind a record, when it is still on this machine."""
         spec = next((s for s in self.specs if s.key == record["key"]), None)
@@ -209,8 +206,7 @@ def budget_lines(study: Study, args, results: Results) -> list[str]:
     return [f"Budget: {distinct('train.steps')} generator steps of batch {distinct('train.batch_size')}, nets "
             f"`{distinct('model.net')}` (G width {distinct('model.g_width')}, D width {distinct('model.d_width')}){extra}; "
             f"seeds {', '.join(map(str, seeds))}; {len(trained)} runs, {cpu / 3600:.2f} CPU-hours of training and "
-            f"evaluation in all ({min(r['commit'] for r in trained)}"
-            + (f" … {max(r['commit'] for r in trained)}" if len({r['commit'] for r in trained}) > 1 else "") + ")."]
+            f"evaluation in all; commit {', '.join(dict.fromkeys(r['commit'] for r in trained))}."]
 
 
 def generated_by() -> str:
@@ -238,6 +234,8 @@ def verdict_block(ctx: Context) -> list[str]:
     lines = claim_lines(ctx.results, ctx.study.claims)
     base, learned = baseline_lines(ctx.results, ctx.study.baseline)
     out = []
+    if not ctx.study.claims:
+        out += ["Verdicts: none — this study states no claim to test; its tables are measurements.\n"]
     if lines:
         out += ["Verdicts (95 % intervals over seeds; “holds” only where the interval excludes zero in the "
                 "claimed direction):\n"]

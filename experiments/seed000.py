@@ -180,7 +180,7 @@ def grids_figure(ctx, group: str, labels: list[str], out_png: Path) -> bool:
 
 def sample_figure(run_dir: Path | None, out_png: Path) -> bool:
     """`condgan sample RUN --num 8` (columns: 16 of the 256 categorical vectors, rows: latents)."""
-    if run_dir is None:
+    if run_dir is None or not (run_dir / "checkpoints" / "last.pt").exists():
         return out_png.exists()
     subprocess.run([sys.executable, "-m", "condgan.cli.main", "sample", str(run_dir), "--num", "8", "--out",
                     str(out_png)], check=True, cwd=ROOT, capture_output=True, text=True)

@@ -191,9 +191,12 @@ def describe(e: Effect, claimed: str, a_label: str = "a", b_label: str = "b") ->
     format tests/test_docs.py parses back (interval and claimed direction decide the verdict)."""
     spreads = [e.a.sd, (e.high - e.low) / 2 if e.defined else 0.0] + ([e.b.sd] if e.b is not None else [])
     dec = _decimals(*spreads)
-    left = f"{a_label} {fmt(e.a.mean, dec)} ± {fmt(e.a.sd, dec)}"
+    def group(label, s: Summary) -> str:
+        return f"{label} {fmt(s.mean, dec)}" + (f" ± {fmt(s.sd, dec)}" if s.n > 1 else "")
+
+    left = group(a_label, e.a)
     if e.b is not None:
-        right = f"{b_label} {fmt(e.b.mean, dec)} ± {fmt(e.b.sd, dec)} ({e.a.n} / {e.b.n} seeds)"
+        right = f"{group(b_label, e.b)} ({e.a.n} / {e.b.n} seeds)"
     else:
         right = f"{fmt(e.reference, dec)} ({e.a.n} seeds)"
     text = (f"{left} vs {right}: difference {fmt(e.difference, dec, sign=True)}, "
