@@ -121,6 +121,11 @@ def check_resumable(run: RunDir, cfg: Config, state: dict | None = None) -> None
         raise CondganError(
             f"output directory '{run.root}' holds a run with a different config ({detail}); "
             "use a new --out directory, or the same config to resume")
+    done = state.get("step", 0) if state is not None else 0
+    if done > cfg.train.steps:
+        raise CondganError(
+            f"run '{run.root}' has already trained {done} steps, more than train.steps={cfg.train.steps}; "
+            f"set train.steps ≥ {done} to continue it (train.steps={done} leaves it as it is), or use a new --out")
 
 
 def _get(d: dict, dotted: str):
