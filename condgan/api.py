@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from condgan.arguments import check_count, check_indices, check_seed
+from condgan.arguments import check_indices, check_seed, is_integer
 from condgan.config import Config, list_presets, load_config, validate
 from condgan.errors import CondganError
 from condgan.evaluation import DEFAULT_METRICS, evaluate_run
@@ -64,7 +64,8 @@ def sample(trained: TrainedGenerator | str | Path, classes: Sequence[int] | None
     Self-labeling runs (`trained.num_categories > 0`): `classes` are categories (joint indices;
     default: up to 16, see `grid_categories`), the result has `num` rows of fixed latents with
     one column per category, (num·len(classes), C, H, W) in row-major order."""
-    check_count(num, "num (samples per class)")
+    if not is_integer(num) or num < 1:
+        raise CondganError(f"num must be ≥ 1 (an integer number of samples per class), got {num!r}")
     check_seed(seed, "seed")
     if classes is not None:
         classes = check_indices(classes, "classes")

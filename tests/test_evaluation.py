@@ -54,20 +54,24 @@ def test_evaluate_writes_every_metric_and_is_deterministic(trained_run, tmp_path
                 "conditional_accuracy", "class_tv", "intra_ssim"):
         assert key in a["metrics"], key
         assert f"\n{key} " in printed or printed.startswith(key)
-    assert a["num_samples"] == 300 and a["real_split"] == "test" and a["step"] == 20
+    assert a["num_samples"] == 300 and a["step"] == 20
     assert a["extractor"].startswith("domain-") and 0.5 < a["extractor_test_accuracy"] <= 1
     assert set(DEFAULT_METRICS) >= {"fid", "prdc"}
-    # the real reference is the class-balanced subset of the test split (17 per class)
-    assert a["real_split_samples"] == 179 and a["real_samples"] == 170
-    # digits' test split has 17-18 images per class, fewer than the 129 (128 feature dims + 1)
-    # a class needs: intra-FID flags every class and says so instead of averaging garbage
-    assert "intra_fid" not in a["metrics"] and a["metrics"]["intra_fid/flagged"] == 10
-    assert a["intra_fid_flagged_classes"]["8"] == {"real": 17, "fake": 30}
-    assert any("intra_fid not reported" in n for n in a["notes"]) and "note: intra_fid" in printed
-    # against the train split (about 160 per class) every class counts
-    c = _evaluate(trained_run, tmp_path / "c.json", capsys, "--real-split", "train", "--metrics", "intra_fid")
-    assert set(c["metrics"]) == {"intra_fid"} | {f"intra_fid/{y}" for y in range(10)}
-    assert c["intra_fid_flagged_classes"] == {} and c["skipped_metrics"] == {}
+    # default real split "auto": digits' test split (179 images) is small, so the reference is the
+    # class-balanced subset of the train split (157 per class), and eval.json says why
+    assert a["real_split"] == "train" and "auto" in a["real_split_rule"] and "179" in a["real_split_rule"]
+    assert a["real_split_samples"] == 1618 and a["real_samples"] == 1570
+    assert a["metric_options"] == {"kid": {"feature_scale": "whiten"}}
+    # every class has more than the 129 (128 feature dims + 1) real images intra-FID needs
+    assert "intra_fid" in a["metrics"] and a["intra_fid_flagged_classes"] == {}
+    # the test split has 17-18 images per class: intra-FID flags every class and says so
+    # instead of averaging garbage
+    c = _evaluate(trained_run, tmp_path / "c.json", capsys, "--real-split", "test", "--metrics", "intra_fid")
+    printed = capsys.readouterr().out
+    assert c["real_split"] == "test" and c["real_split_samples"] == 179
+    assert "intra_fid" not in c["metrics"] and c["metrics"]["intra_fid/flagged"] == 10
+    assert c["intra_fid_flagged_classes"]["8"] == {"real": 17, "fake": 30}
+    assert any("intra_fid not reported" in n for n in c["notes"]) and "note: intra_fid" in printed
 
 
 def test_evaluate_other_seed_changes_numbers(trained_run, tmp_path, capsys):
@@ -153,7 +157,8 @@ def test_perfect_generator_on_imbalanced_data_scores_am_near_zero(cache):
 
     cfg = load_config({}, tiny_overrides("data.image_size=16", "data.class_fractions=[1" + ",0.1" * 9 + "]"))
     full_train = load_dataset(dataclasses.replace(cfg.data, class_fractions=None), "train")
-    ev = Evaluator(cfg.data, 10, "domain", 300, ["am_score", "class_tv", "conditional_accuracy", "fid"])
+    ev = Evaluator(cfg.data, 10, "domain", 300, ["am_score", "class_tv", "conditional_accuracy", "fid"],
+                   real_split="test")  # the fakes are train images: score them against held-out ones
     # the real reference: the full test split, class-balanced (not 53 % zeros)
     assert torch.bincount(ev.real.labels[ev.balanced]).tolist() == [17] * 10
     result = ev.evaluate(PerfectGenerator(full_train.images, full_train.labels, 10), z_dim=4)
@@ -349,8 +354,13 @@ def test_baseline_scores_held_out_real_data(trained_run, tmp_path, capsys, cache
     printed = capsys.readouterr().out
     assert code == 0
     res = json.loads(out.read_text())
-    assert res["generator"] == "real-data" and res["num_samples"] == 200 and res["real_split"] == "test"
-    assert "real-data images" in printed and "baseline: 200 real train images (20 per class)" in printed
+    # the reference is the train split (auto: digits' test split is small); the real-data row is
+    # the held-out test split, all of it there is: 17 per class (its smallest class), not 20
+    assert res["generator"] == "real-data" and res["real_split"] == "train" and res["num_samples"] == 170
+    assert res["baseline"]["held_out_split"] == "test" and res["baseline"]["per_class"] == 17
+    assert "KID is unbiased" in res["baseline"]["why_fewer"]
+    assert "real-data images" in printed and "baseline: 170 real test images (17 per class)" in printed
+    assert "170 fakes, not the 200 asked for" in printed
     assert res["metrics"]["conditional_accuracy"] > 0.95 and res["metrics"]["am_score/kl"] < 0.02
     # and `condgan report RUN --baseline FILE` shows it as the real-data row under the runs
     report = tmp_path / "rep.md"

@@ -21,7 +21,7 @@ extractor, then the requested metrics. The protocol (docs/evaluation.md):
   when the extractor classifies something else (Inception's 1008 ImageNet classes). IS reads
   the extractor's own classes and stays valid with Inception.
 
-* Metric options. KID gets `feature_scale=real_rms` with every extractor but Inception (whose
+* Metric options. KID gets `feature_scale=whiten` with every extractor but Inception (whose
   standard KID is on raw features), see condgan.metrics.kid; they are listed in eval.json.
 * A metric whose inputs are too small for it (k-NN metrics on a 3-image split, SSIM with one fake
   per class) is skipped with its own message, like a metric whose inputs are absent.
@@ -159,7 +159,7 @@ class Evaluator:
         self.class_probs_ok = not ext_multi
         self._attribute_targets = None
         inception = getattr(self.extractor, "id", "").startswith("inception")
-        self.metric_options = {} if inception else {"kid": {"feature_scale": "real_rms"}}
+        self.metric_options = {} if inception else {"kid": {"feature_scale": "whiten"}}
 
     # ------------------------------------------------------------------ fakes
     def targets(self) -> torch.Tensor | None:

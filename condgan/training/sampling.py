@@ -111,6 +111,8 @@ def vector_plot_png(samples: torch.Tensor, labels: torch.Tensor | None, real: to
 def check_png_path(path, what: str = "--out") -> Path:
     """Sample grids are PNG files: a path with another suffix (x.jpg) would get PNG bytes under
     a name that says otherwise."""
+    if isinstance(path, (str, Path)) and Path(path).is_dir():
+        raise CondganError(f"cannot write '{path}': it is a directory; name a .png file inside it instead")
     if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".png":
         raise CondganError(f"{what} {str(path)!r}: sample grids are written as PNG; give a file name ending in .png")
     return Path(path)
