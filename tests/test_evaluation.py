@@ -320,6 +320,33 @@ def test_fakes_folder_and_npz_give_the_same_metrics(tmp_path, capsys, cache):
     assert "fid" in res["metrics"] and "no class labels" in res["skipped_metrics"]["conditional_accuracy"]
 
 
+def test_a_set_scores_the_same_whatever_order_it_is_stored_in(tmp_path, capsys, cache):
+    """The same images as a class folder (class by class) and as an .npz in a shuffled order give
+    identical numbers on every metric, also for a --num-samples subset: images are put in
+    canonical order before extraction and before every seeded draw."""
+    import numpy as np
+    from PIL import Image
+
+    pixels, labels = _fake_set()
+    for i, (img, y) in enumerate(zip(pixels, labels)):
+        (tmp_path / "fakes" / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img, "L").save(tmp_path / "fakes" / str(y) / f"{i:03d}.png")
+    shuffled = np.random.default_rng(0).permutation(len(pixels))
+    np.savez(tmp_path / "fakes.npz", images=pixels[shuffled], labels=labels[shuffled])
+    metrics = "fid,kid,is,am_score,prdc,intra_fid,conditional_accuracy,class_tv,intra_ssim,parzen"
+    for extra in ([], ["--num-samples", "40"]):
+        results = []
+        for src in ("fakes", "fakes.npz"):
+            out = tmp_path / f"{src}{len(extra)}.json"
+            code = main(["evaluate", "--fakes", str(tmp_path / src), "--data", "digits", "--set", "data.image_size=16",
+                         "--metrics", metrics, "--real-split", "train", "--out", str(out), *extra])
+            assert code == 0, capsys.readouterr().err
+            results.append(json.loads(out.read_text()))
+        folder, npz = results
+        assert folder["skipped_metrics"] == {} and "intra_fid" in folder["metrics"] and "parzen_ll" in folder["metrics"]
+        assert folder["metrics"] == npz["metrics"], extra
+
+
 def test_npz_layouts_and_ranges_are_converted_to_the_data_shape(tmp_path):
     import numpy as np
 
@@ -367,3 +394,31 @@ def test_baseline_scores_held_out_real_data(trained_run, tmp_path, capsys, cache
     assert main(["report", str(trained_run), "--baseline", str(out), "--out", str(report)]) == 0
     row = next(l for l in report.read_text().splitlines() if l.startswith("| baseline:digits |"))
     assert "real data (baseline)" in row and f"{res['metrics']['fid']:.4g}" in row
+
+
+def test_auto_real_split_takes_test_only_when_it_is_large(monkeypatch):
+    import condgan.data
+    from condgan.evaluation.reference import MIN_TEST_REFERENCE, resolve_real_split
+
+    cfg = load_config({}, tiny_overrides("data.image_size=16"))
+    for size, want in ((MIN_TEST_REFERENCE, "test"), (MIN_TEST_REFERENCE - 1, "train")):
+        monkeypatch.setattr(condgan.data, "load_dataset", lambda data_cfg, split, n=size: [None] * n)
+        split, why = resolve_real_split(cfg.data, "auto")
+        assert split == want and why.startswith("auto") and str(size) in why
+    assert resolve_real_split(cfg.data, "test")[0] == "test"  # as asked, whatever its size
+
+
+def test_metrics_too_small_for_their_inputs_are_skipped_with_their_message(cache):
+    """Three fakes: FID is computed, PRDC (k-NN radii) and intra-SSIM (pairs per class) cannot be:
+    skipped with a message naming the metric and the fix, not an error that ends the evaluation."""
+    from condgan.evaluation import Evaluator
+
+    pixels, labels = _fake_set(1)
+    images = torch.from_numpy(pixels[:3]).float().div(127.5).sub(1)[:, None]
+    cfg = load_config({}, tiny_overrides("data.image_size=16"))
+    ev = Evaluator(cfg.data, 0, "domain", 1, ["fid", "prdc", "intra_ssim"])
+    result = ev.evaluate_images(images, torch.from_numpy(labels[:3]))
+    assert "fid" in result.metrics
+    assert "prdc" in result.skipped["prdc"] and "3 fake" in result.skipped["prdc"]
+    assert "intra_ssim" in result.skipped["intra_ssim"]
+    assert any(n.startswith("prdc skipped:") for n in result.notes)
