@@ -8,7 +8,6 @@ JSONDecodeError, ...), exit 0 with a wrong result, or a message pointing the wro
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 
@@ -18,7 +17,6 @@ import torch
 from PIL import Image
 
 from condgan import api
-from condgan.cli.main import main
 from condgan.errors import CondganError
 from conftest import tiny_overrides
 from test_cli import assert_one_line_error, run_main, sets
@@ -29,11 +27,9 @@ SEED_2_64 = str(2**64)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tiny_run):
     """A tiny trained run (20 steps on 8×8 digits, checkpoints every 5): never modified."""
-    out = tmp_path_factory.mktemp("bad_inputs") / "run"
-    assert main(["train", PRESET, "--out", str(out), "--no-progress", *sets("train.steps=20")]) == 0
-    return out
+    return tiny_run
 
 
 @pytest.fixture

@@ -61,8 +61,8 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     why = (f"the run's {trained.num_categories} categories are found without labels, not the data's classes "
            "(fakes request every category equally often)" if trained.num_categories else None)
     result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
-    if clusters:
-        result.metrics.update(cluster_real_split(trained, ev.real.split, device))
+    if clusters:  # on labeled held-out data (the test split) unless a split is named
+        result.metrics.update(cluster_real_split(trained, "test" if real_split == "auto" else real_split, device))
     return {
         "run": str(run_dir),
         "step": trained.step,
