@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Optional
 
 import yaml
 
+from condgan import strict_yaml
 from condgan.errors import CondganError
 from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
@@ -228,8 +230,9 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: ["fid", "conditional_accuracy"])
     num_samples: int = 1000
     extractor: str = "domain"
-    real_split: str = "test"
-    """Real split the fakes are compared with: test (default) or train."""
+    real_split: str = "auto"
+    """Real split the fakes are compared with: auto (default: test when it holds ≥ 10,000 images,
+    else the larger train split), test or train."""
     best_metric: Optional[str] = None
     """Keep a `best` checkpoint by this metric (lower is better unless the metric says so)."""
 
@@ -340,7 +343,7 @@ def read_config_source(source: str) -> dict:
         text = entry.read_text()
         where = f"preset {source}"
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.safe_load(text)  # a key given twice is an error, not "last one wins"
     except yaml.YAMLError as e:
         raise CondganError(f"{where}: invalid YAML: {str(e).splitlines()[0]}") from None
     if data is None:  # an empty file (or only comments) would silently train the defaults
@@ -354,7 +357,12 @@ def read_config_source(source: str) -> dict:
 def parse_config(source: str | dict, overrides: list[str] = ()) -> Config:
     """Preset / YAML path / dict, plus `key=value` overrides → Config, keys and types checked.
     Not validated against the registries: `condgan.validation.load_config` does both."""
-    data = read_config_source(source) if isinstance(source, str) else copy.deepcopy(dict(source))
+    from condgan.arguments import check_strings
+
+    if not isinstance(source, (str, os.PathLike, dict)):
+        raise CondganError(f"load_config needs a preset name, a YAML file path or a dict, got {source!r}")
+    overrides = check_strings(overrides, "overrides", "['train.steps=500']")
+    data = read_config_source(os.fspath(source)) if not isinstance(source, dict) else copy.deepcopy(dict(source))
     for assignment in overrides:
         apply_override(data, assignment)
     return config_from_dict(data)

@@ -32,6 +32,20 @@ def tiny_config():
     return make
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny trained run through the CLI (preset mnist5k-cagan with the tiny overrides: 20 steps
+    on 8×8 digits, checkpoints every 5), shared by a test module. Tests must not modify it."""
+    from condgan.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    argv = ["train", "mnist5k-cagan", "--out", str(out), "--no-progress"]
+    for assignment in tiny_overrides("train.steps=20"):
+        argv += ["--set", assignment]
+    assert main(argv) == 0
+    return out
+
+
 @pytest.fixture(autouse=True)
 def one_cpu_thread():
     """Every test starts with one thread: a test that builds a Trainer with `setup()` but never

@@ -83,12 +83,12 @@ def test_yaml_file(tmp_path):
     ("train.g_betas=[0, 0.9]", lambda c: c.train.g_betas, [0.0, 0.9]),
     ("data.classes=null", lambda c: c.data.classes, None),
     ("data.root=", lambda c: c.data.root, None),
-    ("eval.best_metric=fid", lambda c: c.eval.best_metric, "fid"),
+    ("eval.best_metric=fid", lambda c: c.eval.best_metric, "fid"),     # (with eval.every > 0, below)
     ("eval.metrics=[fid, kid]", lambda c: c.eval.metrics, ["fid", "kid"]),
     ("description=a b=c", lambda c: c.description, "a b=c"),          # split on the first '='
 ])
 def test_set_type_conversion(assignment, getter, want):
-    value = getter(load_config({}, [assignment]))
+    value = getter(load_config({}, ["eval.every=100", assignment]))
     assert value == want and type(value) is type(want)
 
 

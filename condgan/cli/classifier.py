@@ -26,8 +26,15 @@ def run_train(args) -> int:
     from condgan.data import validate_data_config
     from condgan.features.domain import get_domain_extractor
 
+    from condgan.arguments import check_seed
+    from condgan.features import cache_root
+
     if args.epochs is not None and args.epochs < 1:
         raise CondganError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads < 0:
+        raise CondganError(f"--threads must be ≥ 0 (0: torch's default), got {args.threads}")
+    check_seed(args.seed, "--seed")
+    cache_root(args.cache_dir)  # a file in the way fails now, not after training
     data_cfg = data_config_from_args(args.dataset, args.overrides)
     validate_data_config(data_cfg)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))

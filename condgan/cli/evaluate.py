@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from condgan.arguments import check_seed
+from condgan.device import resolve_device
 from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_text
 
@@ -53,6 +55,11 @@ def check_args(args) -> None:
                            + (f" (got {' and '.join(sources)})" if sources else ""))
     if args.num_samples is not None and args.num_samples < 1:
         raise CondganError(f"--num-samples must be a positive integer, got {args.num_samples}")
+    if args.standing_stats is not None and args.standing_stats < 0:
+        raise CondganError(f"--standing-stats must be ≥ 0 (batches; 0 keeps the EMA generator's BN statistics), "
+                           f"got {args.standing_stats}")
+    check_seed(args.seed, "--seed")
+    resolve_device(args.device)
     if args.run_dir and (args.data or args.overrides):
         raise CondganError("--data / --set apply to --fakes and --baseline; a run directory has its own data options")
     for assignment in args.overrides:
@@ -111,7 +118,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (latents, subsets)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--checkpoint", choices=["last", "best"], default="last")
-    p.add_argument("--real-split", choices=["test", "train"], default="test")
+    p.add_argument("--real-split", choices=["auto", "test", "train"], default="auto",
+                   help="real reference (default auto: test when it holds >= 10,000 images, else train)")
     p.add_argument("--standing-stats", type=int, default=None, metavar="N",
                    help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
     p.add_argument("--device", default="cpu")

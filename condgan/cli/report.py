@@ -9,11 +9,14 @@ from condgan.errors import CondganError
 def run(args) -> int:
     from condgan.evaluation.report import write_report
 
+    from condgan.evaluation.eval_json import read_eval_json
+
     out = args.out or f"{args.run_dirs[0]}/report.md"
     for path in args.baseline:
         if not os.path.isfile(path):
             raise CondganError(f"--baseline '{path}' does not exist; write it with "
                                "`condgan evaluate --baseline --data NAME --out FILE.json`")
+        read_eval_json(path, "--baseline")  # checked before anything is written
     path = write_report(args.run_dirs, out, args.title, args.baseline)
     print(f"wrote {path}")
     return 0

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from condgan.evaluation.eval_json import read_eval_json
 from condgan.training.checkpoint import RunDir, atomic_write_text
+from condgan.training.logger import read_metrics_lines
 
 TABLE_METRICS = ("fid", "kid", "is", "am_score", "precision", "recall", "density", "coverage",
                  "intra_fid", "conditional_accuracy", "class_tv", "intra_ssim")
@@ -15,10 +16,8 @@ def read_records(run: RunDir) -> tuple[list[dict], list[dict]]:
     """(loss records, evaluation records) from a run's metrics.jsonl."""
     losses, evals = [], []
     if run.metrics.exists():
-        for line in run.metrics.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                (evals if "eval" in rec else losses).append(rec)
+        for _, rec in read_metrics_lines(run.metrics):
+            (evals if "eval" in rec else losses).append(rec)
     return losses, evals
 
 
@@ -85,7 +84,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "cond
         metrics = {}
         eval_json = run.root / "eval.json"
         if eval_json.exists():
-            ev = json.loads(eval_json.read_text())
+            ev = read_eval_json(eval_json)
             metrics = ev["metrics"]
             metrics["_n"] = ev["num_samples"]
             metrics["_extractor_acc"] = ev.get("extractor_test_accuracy")
@@ -100,7 +99,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "cond
         last = losses[-1] if losses else {}
         rows.append((label, cfg, last, metrics, losses))
     for path in extra_evals:
-        ev = json.loads(Path(path).read_text())
+        ev = read_eval_json(path, "--baseline")
         kind = {"real-data": "real data (baseline)", "external": "external fakes"}.get(ev.get("generator"), "?")
         data = (ev.get("data") or {}).get("name", "")
         metrics = dict(ev["metrics"], _n=ev["num_samples"], _extractor_acc=ev.get("extractor_test_accuracy"))

@@ -114,7 +114,8 @@ def _check_labeled_images(data: ImageData, split: str) -> None:
     if data.labels is None or data.num_classes < 2:
         raise CondganError(
             f"the domain classifier needs a labeled {split} split with at least 2 classes; "
-            "use eval.extractor=inception for unlabeled data"
+            "score unlabeled data with the Inception extractor (`condgan evaluate --extractor inception`; "
+            "eval.extractor=inception in a training config)"
         )
 
 

@@ -21,8 +21,9 @@ import yaml
 
 from condgan.config import RESUMABLE_KEYS, Config, config_diff, config_from_dict
 from condgan.errors import CondganError
+from condgan.integrity import state_with_digest, unreadable_reason, verify_state
 from condgan.io import DirectoryLock, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
-from condgan.training.logger import warn
+from condgan.console import warn
 
 CHECKPOINT_FORMAT = 1
 
@@ -61,18 +62,34 @@ class RunDir:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    """Atomically write `state` with the SHA-256 of its content (condgan.integrity)."""
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(state_with_digest(state), buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """The state saved by `save_checkpoint`; a file that cannot be read, or whose content fails
+    its SHA-256 check (damaged after it was written), is refused with one line."""
+    path = Path(path)
+    if path.name == "best.pt" and not path.exists():
+        raise CondganError(f"checkpoint '{path}' does not exist: a run keeps best.pt only when it evaluates "
+                           "during training with eval.best_metric set (e.g. --set eval.every=500 --set "
+                           "eval.best_metric=fid); use --checkpoint last")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CondganError(f"checkpoint '{path}' does not exist; train the run first") from None
     except Exception as e:  # a truncated or foreign file
-        raise CondganError(f"checkpoint '{path}' cannot be read ({type(e).__name__}: {e})") from None
+        raise CondganError(f"checkpoint '{path}' cannot be read: {unreadable_reason(e)}") from None
+    if not isinstance(state, dict):
+        raise CondganError(f"checkpoint '{path}' cannot be read: it holds a {type(state).__name__}, "
+                           "not a condgan checkpoint")
+    problem = verify_state(state)
+    if problem:
+        raise CondganError(f"checkpoint '{path}' is damaged: {problem}; it was changed after condgan wrote "
+                           "it, so it is not used: restore it from a copy, or use another checkpoint of the run")
+    return state
 
 
 # --------------------------------------------------------------------------- what a checkpoint holds
@@ -162,6 +179,11 @@ def check_resumable(run: RunDir, cfg: Config, state: dict | None = None) -> None
         raise CondganError(
             f"output directory '{run.root}' holds a run with a different config ({detail}); "
             "use a new --out directory, or the same config to resume")
+    done = state.get("step", 0) if state is not None else 0
+    if done > cfg.train.steps:
+        raise CondganError(
+            f"run '{run.root}' has already trained {done} steps, more than train.steps={cfg.train.steps}; "
+            f"set train.steps ≥ {done} to continue it (train.steps={done} leaves it as it is), or use a new --out")
 
 
 def _get(d: dict, dotted: str):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_bytes
 from condgan.training.latents import sample_latents
 
@@ -127,6 +128,17 @@ def vector_plot_png(samples: torch.Tensor, labels: torch.Tensor | None, real: to
     return buf.getvalue()
 
 
+def check_png_path(path, what: str = "--out") -> Path:
+    """Sample grids are PNG files: a path with another suffix (x.jpg) would get PNG bytes under
+    a name that says otherwise."""
+    if isinstance(path, (str, Path)) and Path(path).is_dir():
+        raise CondganError(f"cannot write '{path}': it is a directory; name a .png file inside it instead")
+    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".png":
+        raise CondganError(f"{what} {str(path)!r}: sample grids are written as PNG; give a file name ending in .png")
+    return Path(path)
+
+
 def save_samples(path: Path, samples: torch.Tensor, labels: torch.Tensor | None, nrow: int) -> None:
+    check_png_path(path, "sample grid")
     data = image_grid_png(samples, nrow) if samples.dim() == 4 else vector_plot_png(samples, labels)
     atomic_write_bytes(Path(path), data)
