@@ -36,6 +36,7 @@ import torch
 from condgan.errors import CondganError
 from condgan.evaluation.reference import (balanced_indices, class_logits, real_reference,
                                           reference_data_config)
+from condgan.evaluation.threads import with_evaluation_threads
 from condgan.features import build_extractor, extract
 from condgan.metrics import METRICS, MetricInputs, compute_metrics
 from condgan.metrics.fid import intra_fid_flagged_classes, intra_fid_min_real
@@ -91,6 +92,7 @@ class Evaluator:
     metrics None: DEFAULT_METRICS, plus MULTI_LABEL_METRICS for multi-label data.
     """
 
+    @with_evaluation_threads
     def __init__(self, data_cfg, num_classes: int, extractor: str = "domain", num_samples: int = 1000,
                  metrics=DEFAULT_METRICS, seed: int = 0, device="cpu", real_split: str = "test",
                  cache_dir=None, extractor_options: dict | None = None):
@@ -191,6 +193,7 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
 
     # ------------------------------------------------------------------ scoring
+    @with_evaluation_threads
     def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
         """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
         asked for the data's classes (default: it is unconditional / multi-label)."""
@@ -207,6 +210,7 @@ class Evaluator:
         return self.evaluate(generator, z_dim).metrics
 
     @torch.no_grad()
+    @with_evaluation_threads
     def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None,
                         why_unlabeled: str = "the fakes have no labels") -> EvalResult:
         """Score given images (N×C×H×W in [−1, 1]) as fakes; labels are (N,) class indices or,
@@ -326,6 +330,7 @@ def _common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
         "num_samples": result.num_fakes,
         "extractor": ev.extractor.id,
         "extractor_test_accuracy": getattr(ev.extractor, "test_accuracy", None),
+        "extractor_sha256": getattr(ev.extractor, "weights_sha256", None),
         "real_split": ev.real.split,
         "real_samples": len(ev.balanced),
         "real_split_samples": len(ev.real),
@@ -338,6 +343,7 @@ def _common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
     return out
 
 
+@with_evaluation_threads
 def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str = "domain",
                  seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
                  cache_dir=None, extractor_options: dict | None = None, real_split: str = "test",
