@@ -138,7 +138,9 @@ def register(sub) -> None:
     p.add_argument("--num-samples", type=int, default=None,
                    help="fakes to score (default 5000; --fakes: every image)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
-    p.add_argument("--extractor", default="domain", help="domain (default) or inception")
+    p.add_argument("--extractor", default="domain",
+                   help="domain (default: the shipped classifier of an embedded data set, else one trained "
+                        "and cached), domain-trained (always the trained-and-cached one) or inception")
     p.add_argument("--inception-weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (latents, subsets)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)

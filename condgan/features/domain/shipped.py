@@ -58,19 +58,19 @@ def _read_manifest(path: Path) -> dict:
     return manifest
 
 
-def shipped_manifest(path: Path = MANIFEST) -> dict:
+def shipped_manifest(path: Optional[Path] = None) -> dict:
     """The manifest: {"format", "torch", "command", "classifiers": {data set name: entry}}."""
-    return _read_manifest(path)
+    return _read_manifest(Path(path or MANIFEST))
 
 
 def _matching_fields(fields: dict) -> dict:
     return {k: v for k, v in fields.items() if k not in IGNORED_FIELDS}
 
 
-def find_shipped(data_cfg: DataConfig, seed: int = 0, manifest_path: Path = MANIFEST) -> Optional[dict]:
+def find_shipped(data_cfg: DataConfig, seed: int = 0, manifest_path: Optional[Path] = None) -> Optional[dict]:
     """The manifest entry of the shipped classifier for these data options and classifier
-    seed, or None when no shipped classifier covers them."""
-    entry = shipped_manifest(manifest_path)["classifiers"].get(data_cfg.name)
+    seed, or None when no shipped classifier covers them. `manifest_path` defaults to MANIFEST."""
+    entry = shipped_manifest(Path(manifest_path or MANIFEST))["classifiers"].get(data_cfg.name)
     if entry is None or entry["seed"] != seed:
         return None
     return entry if _matching_fields(entry["data"]) == _matching_fields(key_fields(data_cfg)) else None
@@ -81,9 +81,10 @@ def shipped_id(entry: dict) -> str:
     return f"domain-shipped-{entry['data']['name']}-{entry['sha256'][:16]}"
 
 
-def load_shipped(entry: dict, device: str | torch.device = "cpu", weights_dir: Path = WEIGHTS_DIR) -> DomainExtractor:
-    """The extractor of a manifest entry; the file's SHA-256 must equal the manifest's."""
-    path = weights_dir / entry["file"]
+def load_shipped(entry: dict, device: str | torch.device = "cpu", weights_dir: Optional[Path] = None) -> DomainExtractor:
+    """The extractor of a manifest entry; the file's SHA-256 must equal the manifest's.
+    `weights_dir` defaults to the package's WEIGHTS_DIR."""
+    path = Path(weights_dir or WEIGHTS_DIR) / entry["file"]
     try:
         blob = path.read_bytes()
     except OSError as e:
