@@ -39,7 +39,8 @@ def trained_run(tmp_path_factory, cache):
 
 
 def _evaluate(run, out, capsys, *extra):
-    rc = main(["evaluate", str(run), "--num-samples", "300", "--out", str(out), *extra])
+    """`condgan evaluate RUN` without the real-data row (test_stages_and_real_row... covers it)."""
+    rc = main(["evaluate", str(run), "--num-samples", "300", "--out", str(out), "--no-baseline-row", *extra])
     assert rc == 0, capsys.readouterr().err
     return json.loads(out.read_text())
 

@@ -333,7 +333,7 @@ def test_domain_classifier_training_reports_epochs(tmp_path, capsys, monkeypatch
     from condgan.data.base import ImageData
     from condgan.features import EXTRACTORS
 
-    monkeypatch.setattr("condgan.features.domain.TARGET_STEPS", 2)   # 3 epochs of one step
+    monkeypatch.setattr("condgan.features.domain.fit.TARGET_STEPS", 2)   # 3 epochs of one step
 
     gen = torch.Generator().manual_seed(0)
     data = ImageData(torch.rand(64, 1, 8, 8, generator=gen) * 2 - 1, torch.arange(64) % 2, ["a", "b"])

@@ -17,8 +17,12 @@ def run(args) -> int:
             raise CondganError(f"--baseline '{path}' does not exist; write it with "
                                "`condgan evaluate --baseline --data NAME --out FILE.json`")
         read_eval_json(path, "--baseline")  # checked before anything is written
-    path = write_report(args.run_dirs, out, args.title, args.baseline)
+    from condgan.cli.main import STARTED, elapsed
+    from condgan.stages import record_stage
+
+    path = write_report(args.run_dirs, out, args.title, args.baseline, started=STARTED)
     print(f"wrote {path}")
+    record_stage(args.run_dirs[0], "report", elapsed(), note=f"{len(args.run_dirs)} run(s)")
     return 0
 
 

@@ -44,6 +44,7 @@ from condgan.errors import CondganError
 from condgan.evaluation.notes import intra_fid_notes, skip_reasons
 from condgan.evaluation.reference import (balanced_indices, class_logits, real_reference,
                                           reference_data_config, resolve_real_split)
+from condgan.evaluation.threads import with_evaluation_threads
 from condgan.features import build_extractor, extract
 from condgan.metrics import METRICS, MetricInputs, compute_metrics
 from condgan.metrics.base import canonical_order
@@ -112,6 +113,7 @@ class Evaluator:
     metrics None: DEFAULT_METRICS, plus MULTI_LABEL_METRICS for multi-label data.
     """
 
+    @with_evaluation_threads
     def __init__(self, data_cfg, num_classes: int, extractor: str = "domain", num_samples: int = 1000,
                  metrics=DEFAULT_METRICS, seed: int = 0, device="cpu", real_split: str = "auto",
                  cache_dir=None, extractor_options: dict | None = None):
@@ -216,6 +218,7 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
 
     # ------------------------------------------------------------------ scoring
+    @with_evaluation_threads
     def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
         """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
         asked for the data's classes (default: it is unconditional / multi-label)."""
@@ -232,6 +235,7 @@ class Evaluator:
         return self.evaluate(generator, z_dim).metrics
 
     @torch.no_grad()
+    @with_evaluation_threads
     def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None,
                         why_unlabeled: str = "the fakes have no labels") -> EvalResult:
         """Score given images (N×C×H×W in [−1, 1]) as fakes; labels are (N,) class indices or,

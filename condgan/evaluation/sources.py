@@ -14,6 +14,7 @@ from condgan.arguments import check_count
 from condgan.errors import CondganError
 from condgan.evaluation.evaluator import BATCH, EvalResult, Evaluator, check_metric_names
 from condgan.evaluation.reference import held_out_images
+from condgan.evaluation.threads import with_evaluation_threads
 from condgan.metrics import MetricInputs, compute_metrics
 
 
@@ -24,6 +25,7 @@ def eval_json_common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
         "num_samples": result.num_fakes,
         "extractor": ev.extractor.id,
         "extractor_test_accuracy": getattr(ev.extractor, "test_accuracy", None),
+        "extractor_sha256": getattr(ev.extractor, "weights_sha256", None),
         "real_split": ev.real.split,
         "real_split_rule": ev.real_split_rule,
         "real_samples": len(ev.balanced),
@@ -37,6 +39,7 @@ def eval_json_common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
     }
 
 
+@with_evaluation_threads
 def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str = "domain",
                  seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
                  cache_dir=None, extractor_options: dict | None = None, real_split: str = "auto",
