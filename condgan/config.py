@@ -14,13 +14,11 @@ import copy
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Optional
 
 import yaml
 
-from condgan import strict_yaml
+from condgan.config_files import list_presets, read_config_source  # noqa: F401  (re-exported)
 from condgan.errors import CondganError
 from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
@@ -149,6 +147,11 @@ class ModelConfig:
     """Dimension d of the normalized embedding f = p(h)/|p(h)| (seed 004: 512 on CIFAR-10)."""
     d2dce_variant: str = "full"
     """full (Eq. 6), no_margin (Eq. 5: no clamps) or proxy_only (normalized softmax CE, Eq. 3)."""
+    encoder: str = "none"
+    """none, bigan (an encoder E trained adversarially; D scores pairs (x, z) on joint features,
+    BiGAN / ALI) or bigbigan (D's heads on x plus the unary score of z and the joint score)."""
+    encoder_clusters: int = 10
+    """model.encoder: K of the k-means on E(x) behind `condgan cluster` and clustering metrics."""
 
 
 @dataclass
@@ -174,6 +177,8 @@ class RegConfig:
     translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
     cr_fake: float = 0.0
     """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
+    ortho: float = 0.0
+    """Orthogonal regularization of G (BigGAN §3.1): β Σ_W ||W Wᵀ ⊙ (1 − I)||²_F in G's loss."""
 
 
 @dataclass
@@ -202,6 +207,18 @@ class TrainConfig:
     diffaugment: list[str] = field(default_factory=list)
     """DiffAugment policies applied to every D input (Zhao 2020): any of color, translation,
     cutout, e.g. [color, translation, cutout]; empty = off."""
+    topk: bool = False
+    """Top-k training (Sinha 2020): G's loss on the k fakes D finds most realistic."""
+    topk_gamma: float = 0.99
+    """k = max(γ^epoch·B, ν·B): γ, the decay of k per epoch."""
+    topk_min: float = 0.5
+    """ν, the smallest k as a fraction of the batch."""
+    unrolled_steps: int = 0
+    """Unrolled GAN (Metz 2017): G's loss against D after this many look-ahead steps; 0 = off."""
+    init_from: Optional[str] = None
+    """Start a new run from the G, D (and EMA) weights of this run directory (fine-tuning)."""
+    freeze_d: int = 0
+    """FreezeD (Mo 2020): keep the first N weight layers of D's trunk as train.init_from has them."""
     diagnostics: bool = False
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
@@ -299,59 +316,6 @@ def apply_override(data: dict, assignment: str) -> None:
             raise CondganError(f"config section '{p}' must be a mapping, got {node[p]!r}")
         node = node[p]
     node[leaf] = value
-
-
-# --------------------------------------------------------------------------- presets
-def _preset_dir():
-    return resources.files("condgan") / "presets"
-
-
-def _preset_names() -> list[str]:
-    return sorted(entry.name[:-5] for entry in _preset_dir().iterdir() if entry.name.endswith(".yaml"))
-
-
-def list_presets() -> dict[str, str]:
-    """Preset name → one-line description."""
-    out = {}
-    for entry in sorted(_preset_dir().iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".yaml"):
-            try:
-                data = yaml.safe_load(entry.read_text()) or {}
-            except yaml.YAMLError as e:
-                raise CondganError(f"preset {entry.name[:-5]}: invalid YAML: {str(e).splitlines()[0]}") from None
-            if not isinstance(data, dict):
-                raise CondganError(f"preset {entry.name[:-5]}: top level must be a mapping of config keys")
-            out[entry.name[:-5]] = str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
-    return out
-
-
-def read_config_source(source: str) -> dict:
-    """A preset name or a YAML file path → raw dict."""
-    path = Path(source)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
-            raise CondganError(f"config file '{source}' does not exist")
-        text = path.read_text()
-        where = str(path)
-    else:
-        entry = _preset_dir() / f"{source}.yaml"
-        if not entry.is_file():
-            raise CondganError(
-                f"'{source}' is neither a YAML file nor a preset{suggest(source, _preset_names())}; "
-                "see `condgan presets`"
-            )
-        text = entry.read_text()
-        where = f"preset {source}"
-    try:
-        data = strict_yaml.safe_load(text)  # a key given twice is an error, not "last one wins"
-    except yaml.YAMLError as e:
-        raise CondganError(f"{where}: invalid YAML: {str(e).splitlines()[0]}") from None
-    if data is None:  # an empty file (or only comments) would silently train the defaults
-        raise CondganError(f"config file '{source}' is empty; add config keys, or start from a preset "
-                           "(see `condgan presets`)")
-    if not isinstance(data, dict):
-        raise CondganError(f"{where}: top level must be a mapping of config keys")
-    return data
 
 
 def parse_config(source: str | dict, overrides: list[str] = ()) -> Config:

@@ -125,7 +125,10 @@ def validate_config(cfg: Config) -> None:
         validate_data_config(cfg.data)
 
     # Combinations the math does not allow.
-    for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg)):
+    from condgan.training.extensions import check_extensions
+
+    for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg),
+                   check_extensions(cfg)):
         if reason:
             raise CondganError(reason)
     if cfg.data.unlabeled:

@@ -11,6 +11,7 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.nets.joint import head_features, make_discriminator
 from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
 from condgan.training.precision import apply_init, prepare_networks
@@ -62,9 +63,10 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
     method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info))
     num_conditions = mode.generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
-    heads = method.heads(trunk.out_dim, cfg.model.d_spectral_norm)
-    heads.update(mode.discriminator_heads(cfg, trunk.out_dim))
-    discriminator = Discriminator(trunk, heads)
+    feat_dim = head_features(cfg, trunk.out_dim)
+    heads = method.heads(feat_dim, cfg.model.d_spectral_norm)
+    heads.update(mode.discriminator_heads(cfg, feat_dim))
+    discriminator = make_discriminator(cfg, trunk, heads, mode.discriminator_conditions(cfg, info))
     apply_init(generator, cfg.model.init)
     apply_init(discriminator, cfg.model.init)
     if cfg.model.equalized_lr:

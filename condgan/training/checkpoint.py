@@ -114,6 +114,7 @@ def checkpoint_state(t) -> dict:
         "opt_d": t.opt_d.state_dict(),
         "labeling": t.labeling.state_dict(),
         "precision": t.precision.state_dict(),
+        "phases": t.gan_step.state_dict(),
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
                 "sampler": t.batches.state_dict(),
                 **({"ranks": t._rank_states} if t.dist.enabled else {})},
@@ -127,7 +128,8 @@ def local_random_state(t) -> dict:
 
 def restore_checkpoint_state(t, state: dict) -> None:
     """Load `checkpoint_state`'s dict into the set-up trainer `t`. Entries added after the first
-    checkpoint format (labeling, precision) default to empty, so older checkpoints still load."""
+    checkpoint format (labeling, precision, phases: the state of the training extensions'
+    phases) default to empty, so older checkpoints still load."""
     t.step = state["step"]
     t.best = state.get("best")
     if t.best is not None and t.best.get("metric") != t.cfg.eval.best_metric:
@@ -143,6 +145,7 @@ def restore_checkpoint_state(t, state: dict) -> None:
     t.opt_d.load_state_dict(state["opt_d"])
     t.labeling.load_state_dict(state.get("labeling", {}))
     t.precision.load_state_dict(state.get("precision"))
+    t.gan_step.load_state_dict(state.get("phases", {}))
     t.rng.set_state(state["rng"]["train"])
     torch.set_rng_state(state["rng"]["torch"])
     t.batches.load_state_dict(state["rng"]["sampler"])

@@ -83,6 +83,17 @@ class GANStep:
         self.networks = networks
         """Every trained network (G, D, the labeling mode's): batch-norm buffers are synchronized."""
         self.phases = [Phase("D", self.discriminator_phase), Phase("G", self.generator_phase)]
+        # Hooks of the training extensions (condgan.training.extensions), None / empty = off:
+        self.generator_critic: Optional[Callable] = None
+        """`(iteration, fakes, labels) → D as G's loss sees it` instead of `d_fn` (unrolled GAN)."""
+        self.fake_selection: Optional[Callable] = None
+        """`(D's outputs on the fakes, labels, iteration) → (outputs, labels, logs)`: the fakes that
+        enter G's loss (top-k training)."""
+        self.generator_terms: list[Callable[[Iteration], tuple[torch.Tensor, dict]]] = []
+        """Terms `(iteration) → (loss, logs)` added to G's loss (orthogonal regularization)."""
+        self.stateful: dict = {}
+        """name → the state (`state_dict` / `load_state_dict`) of an added phase: the checkpoint's
+        `phases` entry (`state_dict()` below)."""
         if ema is not None:
             self.phases.append(Phase("G_ema", self.ema_phase))
         self.phases.append(Phase("labeling", self.labeling_phase))
@@ -110,8 +121,13 @@ class GANStep:
         return x, self.labeling.real(x, y)
 
     def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
-        """n fakes. Under W processes every rank draws the latents and labels of the global
-        batch (W·n, the same on every rank) and keeps its own n rows."""
+        """n fakes (see `fake_inputs`)."""
+        z, labels = self.fake_inputs(n)
+        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
+
+    def fake_inputs(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """The latents and labels of n fakes. Under W processes every rank draws the latents and
+        labels of the global batch (W·n, the same on every rank) and keeps its own n rows."""
         world, rank = self.dist.world_size, self.dist.rank
         labels = self.labeling.fake(n * world, self.rng)
         z = sample_latents(n * world, self.cfg.model.z_dim, self.rng)
@@ -119,17 +135,19 @@ class GANStep:
             rows = slice(rank * n, (rank + 1) * n)
             z = z[rows]
             labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
-        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
+        return z, labels
 
-    def discriminate(self, real, real_labels, fake, fake_labels):
+    def discriminate(self, real, real_labels, fake, fake_labels, d_fn=None):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
-        (mixed batch training, seed 001 §3) so batch-norm statistics are shared."""
+        (mixed batch training, seed 001 §3) so batch-norm statistics are shared. `d_fn`: D as
+        called (default `self.d_fn`)."""
+        d_fn = d_fn or self.d_fn
         if self.cfg.loss.mixed_batch:
             both = Labels.cat(real_labels, fake_labels)
-            out = self.d_fn(torch.cat([real, fake]), both.cnd)
+            out = d_fn(torch.cat([real, fake]), both.cnd)
             n = real.shape[0]
             return {k: v[:n] for k, v in out.items()}, {k: v[n:] for k, v in out.items()}
-        return self.d_fn(real, real_labels.cnd), self.d_fn(fake, fake_labels.cnd)
+        return d_fn(real, real_labels.cnd), d_fn(fake, fake_labels.cnd)
 
     # ------------------------------------------------------------------ the default phases
     def discriminator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
@@ -151,33 +169,52 @@ class GANStep:
                     d_logs.update(extra_logs)
                 if self.diagnostics:
                     d_logs.update(self.diagnostics(d_logs, real.shape[0]))
-                for penalty, weight in self.penalties:
-                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
-                                         self.noise_rng, self.precision.grad_scale("d"))
-                    value = penalty(ctx)
-                    d_logs[f"d_{penalty.__name__}"] = value
-                    d_loss = d_loss + value
+                d_loss = self.add_penalties(d_loss, d_logs, real, fake, real_labels, fake_labels)
             self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
         it.real, it.real_labels = real, real_labels
         return {**d_logs, "d_loss": d_loss}
+
+    def add_penalties(self, d_loss, logs: dict, real, fake, real_labels, fake_labels) -> torch.Tensor:
+        """D's loss plus the penalties (reg.*) on this real and fake batch (their logs into `logs`)."""
+        for penalty, weight in self.penalties:
+            ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                                 self.noise_rng, self.precision.grad_scale("d"))
+            value = penalty(ctx)
+            logs[f"d_{penalty.__name__}"] = value
+            d_loss = d_loss + value
+        return d_loss
 
     def generator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight gradients during the G step
         with self.precision.autocast():
             fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
+            d_fn = self.generator_critic(it, fake, fake_labels) if self.generator_critic else self.d_fn
             if self.cfg.loss.mixed_batch:
-                _, out_f = self.discriminate(it.real, it.real_labels, fake, fake_labels)
+                _, out_f = self.discriminate(it.real, it.real_labels, fake, fake_labels, d_fn)
             else:
-                out_f = self.d_fn(fake, fake_labels.cnd)
-            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+                out_f = d_fn(fake, fake_labels.cnd)
+            fake_labels = all_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+            selection_logs = {}
+            if self.fake_selection is not None:
+                out_f, fake_labels, selection_logs = self.fake_selection(out_f, fake_labels, it)
             g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+            g_logs.update(selection_logs)
             extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "g")
             if extra is not None:
                 g_loss = g_loss + extra
                 g_logs.update(extra_logs)
+            g_loss = self.add_generator_terms(it, g_loss, g_logs)
         self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
-        it.fake, it.fake_labels = fake, fake_labels
+        it.fake, it.fake_labels = fake, all_labels
         return {**g_logs, "g_loss": g_loss}
+
+    def add_generator_terms(self, it: Iteration, g_loss: torch.Tensor, logs: dict) -> torch.Tensor:
+        """G's loss plus the `generator_terms` (their logs into `logs`)."""
+        for term in self.generator_terms:
+            value, term_logs = term(it)
+            g_loss = g_loss + value
+            logs.update(term_logs)
+        return g_loss
 
     def ema_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
         self.ema.update(0.0 if it.step < self.cfg.train.ema_start else self.ema.decay_at(it.step))
@@ -187,3 +224,15 @@ class GANStep:
         logs = self.labeling.train_networks(it.fake, it.fake_labels)
         logs.update(self.labeling.update(it.step))
         return logs
+
+    # ------------------------------------------------------------------ state of added phases
+    def state_dict(self) -> dict:
+        return {name: part.state_dict() for name, part in self.stateful.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore every `stateful` part; a part the checkpoint does not hold is an error (the
+        config check of a resume makes the parts the same)."""
+        for name, part in self.stateful.items():
+            if name not in state:
+                raise KeyError(f"the checkpoint has no state of phase '{name}'")
+            part.load_state_dict(state[name])

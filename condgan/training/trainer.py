@@ -45,6 +45,7 @@ from condgan.training.checkpoint import (RunDir, atomic_write_text, check_enviro
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
+from condgan.training.extensions import install_extensions
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.loop import TrainResult, train_loop
@@ -209,6 +210,8 @@ class Trainer:
                                 d_fn=self.d_fn, ema=self.ema, penalties=self.penalties, precision=self.precision,
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
                                 labels=self.labels, diagnostics=self.diagnostics, networks=self.networks)
+        self.encoder = None  # model.encoder's E (set by the bigan extension)
+        self.extensions = install_extensions(self)
         self.step = 0
         self.best = None
         self.evaluator = None

@@ -1,0 +1,45 @@
+"""The training-extension interface and its registry (see the package docstring)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from condgan.registry import Registry
+
+
+class Extension:
+    name = "base"
+
+    @classmethod
+    def enabled(cls, cfg) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, cfg) -> Optional[str]:
+        """Why `cfg` cannot run with this extension (checked whether it is enabled or not, so an
+        option without its switch is reported too), or None."""
+        return None
+
+    @classmethod
+    def install(cls, trainer) -> None:
+        raise NotImplementedError
+
+
+EXTENSIONS: Registry[type[Extension]] = Registry("training extension")
+
+
+def check_extensions(cfg) -> Optional[str]:
+    """The first reason any extension gives against `cfg`, or None."""
+    for name in EXTENSIONS.names():
+        reason = EXTENSIONS.get(name).check(cfg)
+        if reason:
+            return reason
+    return None
+
+
+def install_extensions(trainer) -> list[str]:
+    """Install the extensions `trainer.cfg` enables; their names."""
+    names = [name for name in EXTENSIONS.names() if EXTENSIONS.get(name).enabled(trainer.cfg)]
+    for name in names:
+        EXTENSIONS.get(name).install(trainer)
+    return names
