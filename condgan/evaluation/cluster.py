@@ -1,7 +1,8 @@
 """Cluster images with a trained self-labeling run (`condgan cluster`).
 
 Every image is assigned the argmax of the run's category probabilities (Q for CGPGAN, the Q head
-for InfoGAN, D's class head for dynamic labeling; `TrainedGenerator.category_probabilities`):
+for InfoGAN, D's class head for dynamic labeling, k-means on the encoder's codes for a BiGAN;
+`TrainedGenerator.category_probabilities`):
 
 * images: the run's own data set (a split, default test, with its labels), or a directory of
   image files — a flat folder (searched recursively) is unlabeled, a folder of class
@@ -103,7 +104,8 @@ def cluster_images(trained: TrainedGenerator, data_root: str | None = None, spli
     if trained.category_probabilities is None:
         raise CondganError(
             f"the run (model.labeling={trained.cfg.model.labeling}) has no category predictor; "
-            "clustering needs a self-labeling run: model.labeling=classifier (CGPGAN), infogan or dynamic")
+            "clustering needs a self-labeling run (model.labeling=classifier (CGPGAN), infogan or dynamic) or a run "
+            "with an encoder (model.encoder=bigan or bigbigan: k-means on its codes)")
     if len(trained.info.sample_shape) != 3:
         raise CondganError("the run generates vector data; clustering needs an image run")
     if data_root is None:

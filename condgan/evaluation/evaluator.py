@@ -50,7 +50,7 @@ from condgan.metrics import METRICS, MetricInputs, compute_metrics
 from condgan.metrics.base import canonical_order
 from condgan.metrics.fid import intra_fid_flagged_classes, intra_fid_min_real
 from condgan.training.latents import sample_latents
-from condgan.training.sampling import condition_vectors
+from condgan.training.sampling import condition_vectors, to_uint8
 
 # What `condgan evaluate` computes by default (clustering needs predicted clusters of a
 # self-labeling run; Parzen is "for comparison only").
@@ -193,12 +193,17 @@ class Evaluator:
             return condition_vectors(y[start:start + n].tolist(), self.num_classes, self.device)
         return None
 
+    def wants_cas(self, labels) -> bool:
+        """Whether CAS is asked for and these fakes' labels are the data's single classes."""
+        return "cas" in self.metrics and labels is not None and labels.dim() == 1 and self.single_label
+
     @torch.no_grad()
     def generate_features(self, generator: torch.nn.Module, z_dim: int):
-        """(features, logits, class targets or None, kept images) of num_samples fakes."""
+        """(features, logits, class targets or None, kept images, all fakes as uint8 when CAS
+        needs them (else None)) of num_samples fakes."""
         gen = torch.Generator().manual_seed(self.seed)
         y = self.targets()
-        feats, logits, keep = [], [], []
+        feats, logits, keep, every = [], [], [], []
         ssim_cap = SSIM_IMAGES_PER_CLASS * max(self.num_classes, 1)
         was_training = generator.training
         generator.eval()
@@ -213,22 +218,25 @@ class Evaluator:
                 logits.append(class_logits(out).float().cpu())
                 if start < ssim_cap:
                     keep.append(x[: max(0, min(n, ssim_cap - start))].cpu())
+                if self.wants_cas(y):
+                    every.append(to_uint8(x))
         finally:
             generator.train(was_training)
-        return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
+        return torch.cat(feats), torch.cat(logits), y, torch.cat(keep), (torch.cat(every) if every else None)
 
     # ------------------------------------------------------------------ scoring
     @with_evaluation_threads
     def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
         """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
         asked for the data's classes (default: it is unconditional / multi-label)."""
-        feats, logits, y, images = self.generate_features(generator, z_dim)
+        feats, logits, y, images, all_images = self.generate_features(generator, z_dim)
         requested = (torch.full((self.num_classes,), 1.0 / self.num_classes)
                      if y is not None and self.single_label else None)
         why_unlabeled = why_unlabeled or (
             "the run is multi-label: fakes are conditioned on attribute vectors, not classes"
             if self.multi_label else "the generator is unconditional")
-        return self._score(feats, logits, y, images, self.attribute_targets, requested, why_unlabeled)
+        return self._score(feats, logits, y, images, self.attribute_targets, requested, why_unlabeled,
+                           cas_train=(all_images, y) if all_images is not None else None)
 
     def __call__(self, generator: torch.nn.Module, z_dim: int) -> dict[str, float]:
         """Metrics only (what the trainer logs); `evaluate` also returns the notes."""
@@ -237,19 +245,24 @@ class Evaluator:
     @torch.no_grad()
     @with_evaluation_threads
     def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None,
-                        why_unlabeled: str = "the fakes have no labels") -> EvalResult:
+                        why_unlabeled: str = "the fakes have no labels", cas_train=None) -> EvalResult:
         """Score given images (N×C×H×W in [−1, 1]) as fakes; labels are (N,) class indices or,
         for multi-label data, (N, M) attribute vectors (or None). They are put in canonical
-        order first: the scores do not depend on the order they come in."""
+        order first: the scores do not depend on the order they come in. `cas_train`: the
+        (images, labels) CAS trains its classifier on (default: these images; the real-data row
+        passes real train images)."""
         order = canonical_order(images, *([labels] if labels is not None else []))
         images, labels = images[order], (labels[order] if labels is not None else None)
         out = extract(self.extractor, images, BATCH)
         classes = labels if labels is not None and labels.dim() == 1 and self.single_label else None
         attributes = labels.float() if labels is not None and labels.dim() == 2 and self.multi_label else None
-        return self._score(out["features"], class_logits(out), classes, images, attributes, None, why_unlabeled)
+        if cas_train is None and self.wants_cas(classes):
+            cas_train = (images, classes)
+        return self._score(out["features"], class_logits(out), classes, images, attributes, None, why_unlabeled,
+                           cas_train=cas_train)
 
     def _score(self, fake_features, fake_logits, fake_labels, fake_images, fake_attributes,
-               requested, why_unlabeled) -> EvalResult:
+               requested, why_unlabeled, cas_train=None) -> EvalResult:
         real_idx = self.balanced
         real_labels = self.real.labels[real_idx] if self.single_label else None
         labeled = fake_labels is not None and self.single_label
@@ -272,6 +285,12 @@ class Evaluator:
             fake_images=fake_images if fake_images is not None and fake_images.dim() == 4 else None,
             seed=self.seed,
         )
+        if cas_train is not None and self.wants_cas(cas_train[1]):
+            from condgan.evaluation.cas import cas_probabilities
+
+            probs, test_labels = cas_probabilities(*cas_train, self.real.class_names, self.data_cfg, self.seed,
+                                                   self.device)
+            inputs = dataclasses.replace(inputs, cas_probs=probs, test_labels=test_labels)
         per_class = dataclasses.replace(inputs, real_features=self.real.features,
                                         real_labels=self.real.labels if labeled else None, real_probs=None)
         reasons = skip_reasons(self, why_unlabeled)

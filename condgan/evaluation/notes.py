@@ -23,6 +23,10 @@ def skip_reasons(ev, why_unlabeled: str) -> dict[str, str]:
         "fake_attribute_probs": "the data set has no attribute labels",
         "predicted_clusters": "needs the cluster assignments of a self-labeling run, which evaluation does not compute",
         "fake_images": "no images of the fakes",
+        "cas_probs": f"CAS trains a classifier on fakes labeled with the data's classes: {no_labels}",
+        "test_labels": f"CAS trains a classifier on fakes labeled with the data's classes: {no_labels}",
+        "probe_probs": ("the linear probe reads an encoder's codes: it needs a run with model.encoder=bigan or "
+                        "bigbigan, where `condgan evaluate RUN` computes it"),
     }
 
 

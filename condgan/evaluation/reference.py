@@ -179,28 +179,38 @@ def held_out_images(data_cfg, reference: RealReference, num_samples: int, seed: 
     them is in it), class-balanced for single-label data — min(num_samples // K, smallest class)
     per class — else a seeded random subset of num_samples; drawn over the canonical order.
     Returns (images, labels, description for eval.json)."""
-    from condgan.data import load_dataset
-
     split = other_split(reference.split)
-    data = load_dataset(reference_data_config(data_cfg), split)
-    labels = data.labels
-    order = canonical_order(data.images, *([labels] if labels is not None else []))
-    images, labels = data.images[order], (labels[order] if labels is not None else None)
-    single = labels is not None and not data.multi_label
-    if single:
-        counts = torch.bincount(labels, minlength=len(reference.class_names))
-        per = min(max(1, num_samples // len(counts)), int(counts[counts > 0].min()))
-        idx = balanced_indices(labels, len(counts), per, seed=seed)
-    else:
-        idx = torch.sort(torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:num_samples])[0]
-    info = {"held_out_split": split, "images": len(idx), "requested": num_samples,
-            "split_images": len(data), "per_class": per if single else None}
-    if len(idx) < num_samples:
+    images, labels, single, per, size = balanced_images(data_cfg, split, len(reference.class_names), num_samples, seed)
+    info = {"held_out_split": split, "images": len(images), "requested": num_samples,
+            "split_images": size, "per_class": per if single else None}
+    if len(images) < num_samples:
         info["why_fewer"] = (
-            f"the {split} split is all the held-out real data there is ({len(data)} images"
+            f"the {split} split is all the held-out real data there is ({size} images"
             + (f"; {per} per class, the smallest class" if single else "") + "). Reference images "
             "scored as fakes would match themselves (FID biased low, precision/recall ≈ 1), so the "
             "row uses fewer fakes instead: KID is unbiased at any size and compares directly; FID "
             "is biased upward at fewer fakes and IS, PRDC and intra-FID depend on the sample size, "
             "so read those as a real-data reference level, not an exact floor")
-    return images[idx], (labels[idx] if labels is not None else None), info
+    return images, labels, info
+
+
+def balanced_images(data_cfg, split: str, num_classes: int, num_samples: int, seed: int):
+    """About `num_samples` images of `split` (the data without class_fractions), drawn over the
+    canonical order: class-balanced for single-label data — min(num_samples // K, smallest class)
+    per class — else a seeded random subset. Returns (images, labels, single-label?, per class,
+    the split's size)."""
+    from condgan.data import load_dataset
+
+    data = load_dataset(reference_data_config(data_cfg), split)
+    labels = data.labels
+    order = canonical_order(data.images, *([labels] if labels is not None else []))
+    images, labels = data.images[order], (labels[order] if labels is not None else None)
+    single = labels is not None and not data.multi_label
+    per = None
+    if single:
+        counts = torch.bincount(labels, minlength=num_classes)
+        per = min(max(1, num_samples // len(counts)), int(counts[counts > 0].min()))
+        idx = balanced_indices(labels, len(counts), per, seed=seed)
+    else:
+        idx = torch.sort(torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:num_samples])[0]
+    return images[idx], (labels[idx] if labels is not None else None), single, per, len(data)

@@ -13,7 +13,7 @@ import torch
 from condgan.arguments import check_count
 from condgan.errors import CondganError
 from condgan.evaluation.evaluator import BATCH, EvalResult, Evaluator, check_metric_names
-from condgan.evaluation.reference import held_out_images
+from condgan.evaluation.reference import balanced_images, held_out_images
 from condgan.evaluation.threads import with_evaluation_threads
 from condgan.metrics import MetricInputs, compute_metrics
 
@@ -56,8 +56,9 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
         raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
     t0 = time.perf_counter()
     clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
-    if clusters and metrics is not None:
-        metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
+    probe = trained.encoder is not None and (metrics is None or "linear_probe" in metrics)
+    if metrics is not None:  # computed below, on the real splits
+        metrics = [m for m in metrics if not (m == "clustering" and clusters or m == "linear_probe" and probe)]
     ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
@@ -66,6 +67,10 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
     result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
     if clusters:  # on labeled held-out data (the test split) unless a split is named
         result.metrics.update(cluster_real_split(trained, "test" if real_split == "auto" else real_split, device))
+    if probe:  # an encoder's codes: a linear classifier trained on the train split, tested on the test split
+        from condgan.evaluation.encoder import linear_probe_metrics
+
+        result.metrics.update(linear_probe_metrics(trained, device))
     return {
         "run": str(run_dir),
         "step": trained.step,
@@ -143,7 +148,12 @@ def evaluate_baseline(data_cfg, num_samples: int = 1000, metrics=None, extractor
     ev = Evaluator(data_cfg, 0, extractor, 1, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
     images, labels, info = held_out_images(data_cfg, ev.real, num_samples, ev.seed)
-    result = ev.evaluate_images(images, labels)
+    cas_train = None
+    if ev.wants_cas(labels) and info["held_out_split"] != "train":  # CAS of real data: train images
+        train = balanced_images(data_cfg, "train", len(ev.real.class_names), num_samples, ev.seed)
+        cas_train = train[:2]
+        info["cas_train_images"] = len(train[0])
+    result = ev.evaluate_images(images, labels, cas_train=cas_train)
     per = f" ({info['per_class']} per class)" if info["per_class"] else ""
     result.notes.insert(0, f"baseline: {info['images']} real {info['held_out_split']} images{per} scored as "
                            f"fakes against the {ev.real.split} reference")

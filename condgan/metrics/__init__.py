@@ -14,6 +14,8 @@ Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, register
     attribute_accuracy    attribute_accuracy, attribute_accuracy/<m>  conditional.py
     intra_ssim            intra_ssim, intra_ssim/max, intra_ssim/<y>  diversity.py
     clustering            cluster_acc, cluster_nmi, cluster_ari    clustering.py
+    cas                   cas                                      transfer.py
+    linear_probe          linear_probe_acc                         transfer.py
     parzen                parzen_ll, parzen_ll_se, parzen_sigma    parzen.py
 """
 
@@ -31,6 +33,7 @@ from condgan.metrics import (  # noqa: F401
     kid,
     parzen,
     prdc,
+    transfer,
 )
 
 __all__ = [

@@ -76,6 +76,14 @@ class MetricInputs:
     fake_labels[i] (so N ≤ N_f and the first N labels are used)."""
     predicted_clusters: Optional[torch.Tensor] = None
     """(N_r,) cluster ids predicted for the real test data (clustering ACC / NMI / ARI)."""
+    test_labels: Optional[torch.Tensor] = None
+    """(N_t,) int64 classes of the real test split (CAS, linear probe)."""
+    cas_probs: Optional[torch.Tensor] = None
+    """(N_t, K) class probabilities on the real test split of a classifier trained on the labeled
+    fakes (CAS)."""
+    probe_probs: Optional[torch.Tensor] = None
+    """(N_t, K) class probabilities on the real test split of a linear classifier trained on an
+    encoder's codes of the real train split (linear probe)."""
     real_stats: Optional[GaussianStats] = None
     """Cached streaming Gaussian statistics of the real features; FID uses them instead of
     real_features when given (the runner computes them batch by batch, once per data set)."""
@@ -87,11 +95,11 @@ class MetricInputs:
             return None if t is None else t.shape[0]
 
         for name in ("real_features", "fake_features", "real_probs", "fake_probs", "fake_attributes",
-                     "fake_attribute_probs"):
+                     "fake_attribute_probs", "cas_probs", "probe_probs"):
             t = getattr(self, name)
             if t is not None and t.dim() != 2:
                 raise CondganError(f"MetricInputs.{name} must be 2-D (N, D), got shape {tuple(t.shape)}")
-        for name in ("real_labels", "fake_labels", "predicted_clusters",
+        for name in ("real_labels", "fake_labels", "predicted_clusters", "test_labels",
                      "train_class_marginal", "requested_class_marginal"):
             t = getattr(self, name)
             if t is not None and t.dim() != 1:
@@ -109,7 +117,8 @@ class MetricInputs:
         # Per-sample fields of one side must describe the same samples.
         for side, group in (("real", ("real_features", "real_labels", "real_probs", "predicted_clusters")),
                             ("fake", ("fake_features", "fake_labels", "fake_probs", "fake_attributes",
-                                      "fake_attribute_probs"))):
+                                      "fake_attribute_probs")),
+                            ("test", ("test_labels", "cas_probs", "probe_probs"))):
             sizes = {n: rows(n) for n in group if rows(n) is not None}
             if len(set(sizes.values())) > 1:
                 raise CondganError(f"MetricInputs {side}-side fields disagree on the number of samples: {sizes}")

@@ -125,8 +125,13 @@ class ResNetGenerator(nn.Module):
 
     def __init__(self, z_dim, channels, image_size, width=64, depth=0, norm="batch", activation="relu",
                  spectral_norm=False, num_conditions=0, conditioning="cbn", label_embedding="embedding",
-                 embed_dim=32, codebook_groups=1, codebook_dim=16, hierarchical_z=False, attention=()):
+                 embed_dim=32, codebook_groups=1, codebook_dim=16, hierarchical_z=False, attention=(),
+                 block=None, up_last=False, z_in_blocks=False):
+        """`block`, `up_last`, `z_in_blocks`: the BigGAN-deep arrangement (condgan.nets.biggan_deep):
+        the block class (default GBlock), the up-block last in its stage instead of first, and
+        the whole z in every block's conditioning vector."""
         super().__init__()
+        block = block or GBlock
         s0, n = resolution_schedule(image_size)
         check_attention(attention, image_size)
         self.s0 = s0
@@ -136,6 +141,7 @@ class ResNetGenerator(nn.Module):
             raise CondganError(f"model.hierarchical_z splits z into {n + 1} chunks at data.image_size="
                                f"{image_size}; model.z_dim={z_dim} is too small (use ≥ {n + 1})")
         self.chunks = n + 1 if hierarchical_z else 1
+        self.z_in_blocks = z_in_blocks
         sizes = [len(c) for c in torch.arange(z_dim).tensor_split(self.chunks)]
         # The shared class embedding (cbn) is part of every block's conditioning vector.
         self.shared = (nn.Linear(num_conditions, embed_dim, bias=False)
@@ -152,11 +158,12 @@ class ResNetGenerator(nn.Module):
         self.stages = nn.ModuleList()  # one stage per resolution: an up-block + depth blocks
         c_in = widths[0] + extra
         for i in range(n):
-            cond_dim = shared_dim + (sizes[i + 1] if hierarchical_z else 0)
+            cond_dim = shared_dim + (sizes[i + 1] if hierarchical_z else z_dim if z_in_blocks else 0)
             stage = nn.ModuleList()
-            for up in [True] + [False] * depth:
-                stage.append(GBlock(c_in, widths[i + 1], norm, activation, spectral_norm, cond_dim, up))
-                c_in = widths[i + 1]
+            for up in ([False] * depth + [True] if up_last else [True] + [False] * depth):
+                c_out = widths[i + 1] if up or not up_last else widths[i]
+                stage.append(block(c_in, c_out, norm, activation, spectral_norm, cond_dim, up))
+                c_in = c_out
             self.stages.append(stage)
             r = s0 * 2 ** (i + 1)
             if r in attention:
@@ -173,7 +180,7 @@ class ResNetGenerator(nn.Module):
         x = self._attend(x)
         shared = [self.shared(cnd)] if self.shared is not None else []
         for i, stage in enumerate(self.stages):
-            parts = shared + ([zs[i + 1]] if self.chunks > 1 else [])
+            parts = shared + ([zs[i + 1]] if self.chunks > 1 else [z] if self.z_in_blocks else [])
             c = torch.cat(parts, dim=1) if parts else None
             for block in stage:
                 x = block(x, c)
@@ -189,8 +196,9 @@ class ResNetTrunk(nn.Module):
     """x → n down-blocks (+ attention) → act → global sum pooling: h of dimension `out_dim`."""
 
     def __init__(self, channels, image_size, width=64, depth=0, norm="none", activation="relu",
-                 spectral_norm=False, minibatch_std: int = 0, attention=()):
+                 spectral_norm=False, minibatch_std: int = 0, attention=(), block=None):
         super().__init__()
+        block = block or DBlock
         s0, n = resolution_schedule(image_size)
         check_attention(attention, image_size)
         widths = [width * m for m in reversed(channel_multipliers(n - 1))]  # e.g. [1, 2, 4] · width
@@ -198,8 +206,8 @@ class ResNetTrunk(nn.Module):
         c_in = channels
         for i in range(n):
             for k in range(depth + 1):
-                layers.append(DBlock(c_in, widths[i], norm, activation, spectral_norm, down=k == 0,
-                                     first=i == 0 and k == 0))
+                layers.append(block(c_in, widths[i], norm, activation, spectral_norm, down=k == 0,
+                                    first=i == 0 and k == 0))
                 c_in = widths[i]
             if image_size // 2 ** (i + 1) in attention:
                 layers.append(SelfAttention(c_in, spectral_norm))

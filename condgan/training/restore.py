@@ -28,7 +28,10 @@ class TrainedGenerator:
     device: torch.device
     category_probabilities: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
     """x ↦ (B, K) category probabilities, for labeling modes that assign categories with a network
-    (Q for CGPGAN, the InfoGAN head, D's class head for dynamic labeling); None otherwise."""
+    (Q for CGPGAN, the InfoGAN head, D's class head for dynamic labeling) and for runs with an
+    encoder (k-means on its codes, condgan.training.encoder_clusters); None otherwise."""
+    encoder: Optional[torch.nn.Module] = None
+    """The encoder E: x → z of a `model.encoder` run (BiGAN / BigBiGAN), in eval mode; None otherwise."""
 
     @property
     def category_predictor(self) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
@@ -118,5 +121,14 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     d.eval().requires_grad_(False)
     mode = LABELING.get(cfg.model.labeling)
     g = mode.sampling_generator(cfg, g, d, gan.method)
-    return TrainedGenerator(g, cfg, info, state["step"], ema, device,
-                            mode.restored_predictor(cfg, info, state, d, gan.method, device))
+    predictor = mode.restored_predictor(cfg, info, state, d, gan.method, device)
+    encoder = None
+    if cfg.model.encoder != "none":
+        from condgan.training.encoder_clusters import EncoderClusters
+        from condgan.training.extensions.bigan import build_encoder
+
+        encoder = build_encoder(cfg, info.sample_shape).to(device)
+        encoder.load_state_dict(state["phases"]["bigan"]["encoder"])
+        encoder.eval().requires_grad_(False)
+        predictor = EncoderClusters(encoder, cfg, device)
+    return TrainedGenerator(g, cfg, info, state["step"], ema, device, predictor, encoder)

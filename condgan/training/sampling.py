@@ -85,9 +85,14 @@ def training_grid(generator, cfg, mode, info, device) -> tuple[torch.Tensor, tor
     return x, y, GRID_COLUMNS
 
 
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] → uint8 0–255 on the CPU, as a PNG stores them."""
+    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def image_grid_png(images: torch.Tensor, nrow: int, pad: int = 2) -> bytes:
     """Images in [-1, 1] (N, C, H, W) → PNG bytes of a grid with `nrow` images per row."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = to_uint8(images)
     n, c, h, w = x.shape
     rows = (n + nrow - 1) // nrow
     canvas = torch.zeros(c, rows * (h + pad) + pad, nrow * (w + pad) + pad, dtype=torch.uint8)

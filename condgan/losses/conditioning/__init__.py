@@ -1,6 +1,7 @@
 """Conditioning methods (SPEC §2), registry `CONDITIONING`."""
 
 from condgan.losses.conditioning import (  # noqa: F401  (registration)
+    adc,
     auxiliary,
     concat,
     conditional_activation,
