@@ -65,7 +65,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan or resnet (images), mlp (vector data)."""
+    """Network family: dcgan, resnet or biggan_deep (images), mlp (vector data)."""
     conditioning: str = "ca"
     """Discriminator-side conditioning method (SPEC §2)."""
     cond_weight: float = 1.0
