@@ -56,3 +56,26 @@ def one_cpu_thread():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped with a reason on CPU-only machines")
+
+
+@pytest.fixture
+def set_up_trainer(tmp_path):
+    """`with set_up_trainer(cfg) as trainer:` a Trainer on `cfg`, set up (networks, optimizers and
+    data built, nothing trained) in a fresh directory under tmp_path, closed afterwards."""
+    import contextlib
+    import itertools
+
+    from condgan.training.trainer import Trainer
+
+    count = itertools.count()
+
+    @contextlib.contextmanager
+    def make(cfg):
+        trainer = Trainer(cfg, tmp_path / f"trainer{next(count)}", progress=False)
+        trainer.setup()
+        try:
+            yield trainer
+        finally:
+            trainer.close()
+
+    return make

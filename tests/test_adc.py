@@ -69,14 +69,8 @@ def test_heads_and_class_logits():
     assert torch.equal(m.class_logits(out), out["adc"][:, :K])    # the real classes' half
 
 
-def test_trains(tiny_config, tmp_path):
-    from condgan.training.trainer import Trainer
-
-    trainer = Trainer(tiny_config("model.conditioning=adc", "model.cond_weight=0.5", "loss.adversarial=hinge"),
-                      tmp_path / "run", progress=False)
-    trainer.setup()
-    try:
+def test_trains(tiny_config, set_up_trainer):
+    cfg = tiny_config("model.conditioning=adc", "model.cond_weight=0.5", "loss.adversarial=hinge")
+    with set_up_trainer(cfg) as trainer:
         logs = trainer.train_step()
         assert {"d_adc", "g_adc"} <= set(logs) and math.isfinite(float(logs["g_loss"]))
-    finally:
-        trainer.close()

@@ -96,10 +96,8 @@ def _trainer(tmp_path, *extra, name="run"):
 
 
 @pytest.mark.parametrize("encoder", ["bigan", "bigbigan"])
-def test_one_step_trains_g_d_and_the_encoder(tmp_path, encoder):
-    trainer = _trainer(tmp_path, f"model.encoder={encoder}", "model.conditioning=pd", "train.ema=0")
-    trainer.setup()
-    try:
+def test_one_step_trains_g_d_and_the_encoder(encoder, tiny_config, set_up_trainer):
+    with set_up_trainer(tiny_config(f"model.encoder={encoder}", "model.conditioning=pd", "train.ema=0")) as trainer:
         step = trainer.gan_step
         assert [p.name for p in step.phases] == ["D", "G", "labeling"]
         assert trainer.encoder in trainer.networks and "bigan" in step.stateful
@@ -110,8 +108,6 @@ def test_one_step_trains_g_d_and_the_encoder(tmp_path, encoder):
         assert "e_loss" in logs and math.isfinite(float(logs["g_loss"]))
         for n, m in (("G", trainer.G), ("D", trainer.D), ("E", trainer.encoder)):
             assert any(not torch.equal(a, b) for a, b in zip(before[n], m.parameters())), n
-    finally:
-        trainer.close()
 
 
 def test_resume_is_bit_identical_with_the_encoder(tmp_path):

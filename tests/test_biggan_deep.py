@@ -68,14 +68,7 @@ def test_hierarchical_z_is_refused(tiny_config):
         tiny_config("model.net=biggan_deep", "model.hierarchical_z=true")
 
 
-def test_trains(tiny_config, tmp_path):
-    from condgan.training.trainer import Trainer
-
-    trainer = Trainer(tiny_config("model.net=biggan_deep", "model.conditioning=pd", "reg.ortho=1e-4"),
-                      tmp_path / "run", progress=False)
-    trainer.setup()
-    try:
+def test_trains(tiny_config, set_up_trainer):
+    with set_up_trainer(tiny_config("model.net=biggan_deep", "model.conditioning=pd", "reg.ortho=1e-4")) as trainer:
         logs = trainer.train_step()
         assert {"g_ortho", "d_loss", "g_loss"} <= set(logs)
-    finally:
-        trainer.close()

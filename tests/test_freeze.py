@@ -67,18 +67,14 @@ def test_freeze_d_keeps_the_source_layers_and_trains_the_rest(tmp_path, tiny_con
     assert all(torch.equal(d_src[k], again[k]) for k in first)
 
 
-def test_init_from_across_other_classes_loads_what_matches(tmp_path, tiny_config, source, capsys):
+def test_init_from_across_other_classes_loads_what_matches(tiny_config, source, capsys, set_up_trainer):
     cfg = tiny_config("train.steps=1", "model.conditioning=pd", f"train.init_from={source}", "data.classes=[0, 1, 2]")
-    trainer = Trainer(cfg, tmp_path / "three", progress=False)
-    trainer.setup()
-    try:
+    with set_up_trainer(cfg) as trainer:
         src = load_checkpoint(source / "checkpoints" / "last.pt")
         own = trainer.D.state_dict()
         assert torch.equal(own["trunk.net.0.weight"], src["discriminator"]["trunk.net.0.weight"])
         assert own["heads.adv.embed.weight"].shape != src["discriminator"]["heads.adv.embed.weight"].shape
         assert torch.equal(trainer.ema.module.state_dict()["fc.weight"], src["generator_ema"]["fc.weight"])
-    finally:
-        trainer.close()
     assert "keep their initialization" in capsys.readouterr().err
 
 

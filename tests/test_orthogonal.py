@@ -46,15 +46,9 @@ def test_weights_leave_out_class_embeddings(tiny_config):
     assert id(g.label_input.embed.weight) not in {id(w) for w in regularized_weights(g)}
 
 
-def test_added_to_the_generator_loss(tmp_path, tiny_config):
-    from condgan.training.trainer import Trainer
-
-    trainer = Trainer(tiny_config("reg.ortho=0.01", "model.conditioning=none"), tmp_path / "run", progress=False)
-    trainer.setup()
-    try:
+def test_added_to_the_generator_loss(tiny_config, set_up_trainer):
+    with set_up_trainer(tiny_config("reg.ortho=0.01", "model.conditioning=none")) as trainer:
         expected = 0.01 * float(orthogonal_penalty(regularized_weights(trainer.G)).detach())
         logs = trainer.train_step()  # the D phase does not touch G: the G step sees these weights
         assert float(logs["g_ortho"]) == pytest.approx(expected, rel=1e-5)
         assert float(logs["g_loss"]) == pytest.approx(float(logs["g_adv"]) + expected, rel=1e-5)
-    finally:
-        trainer.close()

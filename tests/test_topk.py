@@ -45,16 +45,9 @@ def test_ca_ranks_by_the_fakes_own_condition():
     assert float(loss) == pytest.approx(float((F.softplus(torch.tensor(-2.0)) + F.softplus(torch.tensor(-1.0))) / 2))
 
 
-def test_training_step_uses_k_fakes(tmp_path, tiny_config):
-    from condgan.training.trainer import Trainer
-
+def test_training_step_uses_k_fakes(tiny_config, set_up_trainer):
     # digits train split: 1618 images, batch 16 → epoch 1 from step 102; k = ⌈0.5 · 16⌉ = 8 there
-    trainer = Trainer(tiny_config("train.topk=true", "train.topk_gamma=0.5", "model.conditioning=none"),
-                      tmp_path / "run", progress=False)
-    trainer.setup()
-    try:
+    with set_up_trainer(tiny_config("train.topk=true", "train.topk_gamma=0.5", "model.conditioning=none")) as trainer:
         assert float(trainer.train_step()["topk_k"]) == 16
         trainer.step = 102
         assert float(trainer.train_step()["topk_k"]) == 8
-    finally:
-        trainer.close()

@@ -126,15 +126,11 @@ def test_trains_and_resumes_bit_identically(tmp_path, tiny_config):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
 
 
-def test_look_ahead_leaves_the_discriminator_alone(tmp_path, tiny_config):
+def test_look_ahead_leaves_the_discriminator_alone(tiny_config, set_up_trainer):
     """One G phase with the unrolled critic changes neither D's weights nor its buffers (BN,
     spectral-norm vectors), and G's loss differs from the plain one."""
-    from condgan.training.trainer import Trainer
-
     cfg = tiny_config("train.unrolled_steps=3", "model.d_norm=batch", "model.conditioning=none", "train.ema=0")
-    trainer = Trainer(cfg, tmp_path / "run", progress=False)
-    trainer.setup()
-    try:
+    with set_up_trainer(cfg) as trainer:
         step = trainer.gan_step
         from condgan.training.step import Iteration
 
@@ -150,5 +146,3 @@ def test_look_ahead_leaves_the_discriminator_alone(tmp_path, tiny_config):
         step.generator_critic = None
         plain = float(step.generator_phase(iteration)["g_loss"].detach())
         assert unrolled != plain
-    finally:
-        trainer.close()

@@ -28,6 +28,11 @@ class Extension:
 EXTENSIONS: Registry[type[Extension]] = Registry("training extension")
 
 
+def non_negative(key: str, value) -> Optional[str]:
+    """The reason to refuse config key `key` when its value is not ≥ 0 (NaN included), or None."""
+    return None if value >= 0 else f"config key '{key}' must be ≥ 0, got {value}"
+
+
 def check_extensions(cfg) -> Optional[str]:
     """The first reason any extension gives against `cfg`, or None."""
     for name in EXTENSIONS.names():

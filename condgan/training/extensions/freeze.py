@@ -26,7 +26,7 @@ from torch import nn
 from condgan.console import warn
 from condgan.errors import CondganError
 from condgan.training.checkpoint import RunDir, load_checkpoint
-from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
 from condgan.training.optimizers import make_optimizer
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
@@ -94,8 +94,9 @@ class FineTuning(Extension):
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         t = cfg.train
-        if t.freeze_d < 0:
-            return f"config key 'train.freeze_d' must be ≥ 0, got {t.freeze_d}"
+        reason = non_negative("train.freeze_d", t.freeze_d)
+        if reason:
+            return reason
         if t.freeze_d and t.init_from is None:
             return ("train.freeze_d keeps layers of a trained discriminator; set train.init_from to the run "
                     "directory to fine-tune")

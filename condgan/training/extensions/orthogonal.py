@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from condgan.nets.base import LabelInput
-from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
@@ -66,9 +66,7 @@ class OrthogonalRegularization(Extension):
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
-        if not cfg.reg.ortho >= 0:
-            return f"config key 'reg.ortho' must be ≥ 0, got {cfg.reg.ortho}"
-        return None
+        return non_negative("reg.ortho", cfg.reg.ortho)
 
     @classmethod
     def install(cls, trainer) -> None:

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 import torch
 from torch.func import functional_call
 
-from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
 
 SQRT_FLOOR = 1e-30  # v below this: the square root's derivative would be infinite at v = 0
 
@@ -134,8 +134,9 @@ class Unrolled(Extension):
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
-        if cfg.train.unrolled_steps < 0:
-            return f"config key 'train.unrolled_steps' must be ≥ 0, got {cfg.train.unrolled_steps}"
+        reason = non_negative("train.unrolled_steps", cfg.train.unrolled_steps)
+        if reason:
+            return reason
         if cfg.train.unrolled_steps and cfg.train.compile:
             return "train.unrolled_steps with train.compile: the look-ahead calls D functionally; set train.compile=false"
         return None
