@@ -22,8 +22,15 @@ EXPECTED_KEYS = {
     "intra_ssim": {"intra_ssim", "intra_ssim/max", "intra_ssim/0", "intra_ssim/1", "intra_ssim/2"},
     "clustering": {"cluster_acc", "cluster_nmi", "cluster_ari"},
     "parzen": {"parzen_ll", "parzen_ll_se", "parzen_sigma"},
+    "cas": {"cas"},
+    "linear_probe": {"linear_probe_acc"},
 }
 FAST = {"kid": {"subsets": 5, "subset_size": 100}}
+
+
+def split_probabilities(g, n, k):
+    """(n, k) class probabilities on a test split (CAS, linear probe)."""
+    return torch.softmax(torch.randn(n, k, generator=g), 1)
 
 
 def full_inputs(seed=0, n=240, k=3, dim=6):
@@ -42,6 +49,9 @@ def full_inputs(seed=0, n=240, k=3, dim=6):
         fake_attribute_probs=torch.rand(n, 2, generator=g),
         fake_images=torch.rand(30, 1, 16, 16, generator=g) * 2 - 1,
         predicted_clusters=(real_y + 1) % k,
+        test_labels=real_y,
+        cas_probs=split_probabilities(g, n, k),
+        probe_probs=split_probabilities(g, n, k),
         seed=seed,
     )
 
@@ -63,6 +73,7 @@ def test_every_metric_is_registered_with_its_keys_and_directions():
     assert directions["precision"] is True and directions["am_score"] is False
     assert directions["kid_std"] is None and directions["parzen_sigma"] is None
     assert directions["kid_subset_size"] is None
+    assert directions["cas"] is True and directions["linear_probe_acc"] is True
 
 
 def test_same_seed_gives_identical_numbers_and_the_seed_drives_the_sampling():
