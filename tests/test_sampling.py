@@ -183,3 +183,34 @@ def test_dynamic_run_samples_differ_per_class(dynamic_run):
     trained = load_generator(dynamic_run)
     x, _ = sample_grid(trained.generator, trained.cfg.model.z_dim, [0, 1], 10, 3, 0, "cpu")
     assert not torch.equal(x[:3], x[3:])
+
+
+class _RecordingGenerator(torch.nn.Module):
+    """Wraps a generator and keeps every latent batch it is called with."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.latents = inner, []
+
+    def forward(self, z, cnd):
+        self.latents.append(z.clone())
+        return self.inner(z, cnd)
+
+
+@pytest.mark.parametrize("how", ["api", "trained.sample"])
+def test_dynamic_run_truncates_every_latent_also_the_redrawn_ones(dynamic_run, how):
+    """Dynamic labeling samples class y by redrawing the latents of rows D puts in another class;
+    with a truncation every redrawn latent is truncated too (it was not: the redraws used the
+    wrapper's own truncation, which nothing set)."""
+    from condgan import api
+
+    trained = load_generator(dynamic_run)
+    recorder = _RecordingGenerator(trained.generator.generator)
+    trained.generator.generator = recorder
+    if how == "api":
+        api.sample(trained, classes=list(range(10)), num=6, seed=3, truncation=0.5)
+    else:
+        trained.sample(torch.arange(10).repeat(6), gen(3), truncation=0.5)
+    assert len(recorder.latents) > 1, "no latent was redrawn: the test would not see the redraws"
+    assert max(float(z.abs().max()) for z in recorder.latents) <= 0.5
+    assert trained.generator.truncation is None  # restored after the call

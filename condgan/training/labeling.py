@@ -258,7 +258,8 @@ class ClassifiedGenerator(torch.nn.Module):
         self.generator, self.discriminator, self.method = generator, discriminator, method
         self.seed, self.max_rounds = seed, max_rounds
         self.truncation: float | None = None
-        """Truncation of the redrawn latents (callers that truncate the first draw set it)."""
+        """Truncation of the redrawn latents; `condgan.training.sampling.truncated` sets it to the
+        truncation of the first draw for the duration of a call."""
         self.misses = 0
 
     @torch.no_grad()

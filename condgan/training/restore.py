@@ -15,7 +15,7 @@ from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
-from condgan.training.sampling import condition_vectors
+from condgan.training.sampling import condition_vectors, truncated
 
 
 @dataclass
@@ -55,7 +55,8 @@ class TrainedGenerator:
         self-labeling run), latents drawn from `generator`; `truncation` T resamples latent
         elements with |z_i| > T (BigGAN trick)."""
         z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
-        return self.generator(z, self.conditions(classes))
+        with truncated(self.generator, truncation):
+            return self.generator(z, self.conditions(classes))
 
 
 def standing_stats_inputs(cfg: Config, info: DataInfo, device):
