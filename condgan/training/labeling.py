@@ -132,6 +132,12 @@ class LabelingMode:
         return info.num_classes
 
     @classmethod
+    def discriminator_groups(cls, cfg) -> int:
+        """How many one-hot groups D's conditions are made of (d_l; 1 unless the mode gives D
+        several categorical groups)."""
+        return 1
+
+    @classmethod
     def restored_predictor(cls, cfg, info, state: dict, discriminator, method, device):
         """`category_predictor` of a run restored from checkpoint `state` (modes with their own
         networks rebuild them from their saved state)."""
@@ -445,7 +451,8 @@ class ClassifierLabeling(CategoricalMode):
     - fakes: c_f drawn from the learned prior P(C), per group, and given to G;
     - Q, after every G step: λ_cls L_cls + λ_cgp L_cgp on the fakes (`condgan.losses.cgp`);
     - prior: P(C) ← EMA(P(C), E_x Q(x)) every step over the step's reals, with the warm-up
-      normalization c − batchmean(c) + 1/d_c until `model.prior_warmup`.
+      normalization c − batchmean(c) + 1/d_c until `model.prior_warmup`, which also applies to
+      the predictions the reals' categories are read from (as in the author's code).
 
     D is a per-category head (`ca_inner`, or `ca`, equal for d_l = 1). Q, its optimizer and the
     prior are this mode's state, saved in the checkpoint's `labeling` entry. The prior is logged
@@ -466,6 +473,9 @@ class ClassifierLabeling(CategoricalMode):
         self.opt_q = make_optimizer(self.q.parameters(), cfg, m.q_lr, cfg.train.d_betas)
         self.prior = torch.full((self.d_l, self.d_c), 1.0 / self.d_c, device=device)
         self._real_probs: list[torch.Tensor] = []
+        self.warming_up = self.warmup > 0
+        """Whether the current step is in the warm-up (step < model.prior_warmup); `update(step)`
+        moves it to the next step, and the checkpoint keeps it."""
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
@@ -488,16 +498,24 @@ class ClassifierLabeling(CategoricalMode):
     def discriminator_conditions(cls, cfg, info) -> int:
         return cfg.model.cgp_groups * cfg.model.cgp_categories
 
+    @classmethod
+    def discriminator_groups(cls, cfg) -> int:
+        return cfg.model.cgp_groups
+
     def _labels(self, cnd: torch.Tensor) -> Labels:
         return Labels(cnd.argmax(1) if self.d_l == 1 else None, cnd)
 
     def real(self, x, y):
-        from condgan.losses.cgp import argmax_onehot, group_log_softmax
+        from condgan.losses.cgp import argmax_onehot, group_log_softmax, normalize_probabilities
 
         with torch.no_grad():
             probs = group_log_softmax(self.q(x), self.d_l).exp()
         self._real_probs.append(probs)
-        return self._labels(argmax_onehot(probs, self.d_l))
+        # During the warm-up the reals' categories are read from the normalized predictions too
+        # (seed 000 Eqs. 9–10 replace the batch c itself, as the author's code does), so every
+        # category gets reals while Q is still untrained.
+        return self._labels(argmax_onehot(normalize_probabilities(probs, self.d_l) if self.warming_up else probs,
+                                          self.d_l))
 
     def fake(self, batch_size, generator):
         from condgan.losses.cgp import sample_prior
@@ -527,6 +545,7 @@ class ClassifierLabeling(CategoricalMode):
             probs = self.dist.gather_rows(torch.cat(self._real_probs))  # every rank's reals
             self.prior = update_prior(self.prior, probs, self.decay, self.d_l, normalize=step < self.warmup)
             self._real_probs = []
+        self.warming_up = step + 1 < self.warmup
         logs = {"prior_max": self.prior.max()}
         logs.update({f"prior_g{g}_{c}": self.prior[g, c] for g in range(self.d_l) for c in range(self.d_c)})
         return logs
@@ -553,13 +572,15 @@ class ClassifierLabeling(CategoricalMode):
         return lambda x: joint_probabilities(mode.q(x), mode.d_l)
 
     def state_dict(self):
-        return {"q": self.q.state_dict(), "opt_q": self.opt_q.state_dict(), "prior": self.prior.clone()}
+        return {"q": self.q.state_dict(), "opt_q": self.opt_q.state_dict(), "prior": self.prior.clone(),
+                "warming_up": self.warming_up}
 
     def load_state_dict(self, state):
         if state:
             self.q.load_state_dict(state["q"])
             self.opt_q.load_state_dict(state["opt_q"])
             self.prior = state["prior"].to(self.device)
+            self.warming_up = state.get("warming_up", self.warming_up)
 
 
 def build_classifier(cfg, sample_shape, outputs: int) -> torch.nn.Module:
