@@ -223,7 +223,7 @@ class DynamicLabeling(LabelingMode):
                     f"{cfg.model.conditioning} does not have; use one of: {', '.join(with_logits)}")
         if cfg.data.attributes:
             return "model.labeling=dynamic needs single class labels, but data.attributes makes multi-hot conditions"
-        return None
+        return batch_coupled_predictor(cfg, "each fake's class")
 
     @classmethod
     def labels_needed(cls, cfg) -> list[str]:
@@ -430,6 +430,22 @@ class RandomCategories(CategoricalMode):
         return Labels(None, sample_prior(self.prior, batch_size, generator))
 
 
+def per_sample_trunk(model_cfg) -> dict:
+    """The `model.*` settings of a D-style trunk whose output for an image depends on that image
+    alone: without the minibatch standard-deviation channel and without batch norm."""
+    return {"d_minibatch_std": 0, "d_norm": "none" if model_cfg.d_norm == "batch" else model_cfg.d_norm}
+
+
+def batch_coupled_predictor(cfg, reads: str) -> Optional[str]:
+    """The refusal for modes whose category predictor is D itself when D's outputs depend on the
+    batch (the minibatch standard-deviation channel; batch norm is per sample in eval mode)."""
+    if cfg.model.d_minibatch_std:
+        return (f"model.labeling={cfg.model.labeling} reads {reads} from D, and model.d_minibatch_std="
+                f"{cfg.model.d_minibatch_std} makes D's output for an image depend on the other images of "
+                "its batch (a category would change with the batch); set model.d_minibatch_std=0")
+    return None
+
+
 def _check_groups_range(cfg) -> Optional[str]:
     m = cfg.model
     for key, ok, want in (("cgp_groups", m.cgp_groups >= 1, "≥ 1"), ("cgp_categories", m.cgp_categories >= 2, "≥ 2")):
@@ -585,13 +601,18 @@ class ClassifierLabeling(CategoricalMode):
 
 def build_classifier(cfg, sample_shape, outputs: int) -> torch.nn.Module:
     """Q: a D-style trunk (the network's trunk builder with `model.q_width`) + a linear head of
-    `outputs` logits (per-group softmax is applied by the losses)."""
+    `outputs` logits (per-group softmax is applied by the losses).
+
+    Q leaves out D's layers that couple the samples of a batch — the minibatch standard-deviation
+    channel (`model.d_minibatch_std`) and batch norm (`model.d_norm=batch`, replaced by no
+    normalization) — so an image's category never depends on the other images it is classified
+    with (`condgan cluster` gives an image the same category alone as in any batch)."""
     import dataclasses
 
     from condgan.nets import NETWORKS
 
-    q_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_width=cfg.model.q_width,
-                                                              g_conditioning="none"))
+    q_cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, d_width=cfg.model.q_width, g_conditioning="none", **per_sample_trunk(cfg.model)))
     _, trunk = NETWORKS.get(cfg.model.net)(q_cfg, sample_shape, 0)
     q = torch.nn.Sequential(trunk, torch.nn.Linear(trunk.out_dim, outputs))
     if cfg.model.equalized_lr:
