@@ -51,9 +51,15 @@ def test_train_sample_cluster_evaluate(cgp_run, tmp_path, capsys):
     assert "cluster_acc" in capsys.readouterr().out
     assert main(["evaluate", str(cgp_run), "--num-samples", "50", "--metrics", "fid,clustering",
                  "--out", str(tmp_path / "e.json")]) == 0
-    metrics = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    result = json.loads((tmp_path / "e.json").read_text())
+    metrics = result["metrics"]
     assert {"fid", "cluster_acc", "cluster_nmi", "cluster_ari"} <= metrics.keys()
     assert metrics["cluster_acc"] == pytest.approx(summary["cluster_acc"], abs=1e-9)  # same Q, same test images
+    assert result["category_prior"] == "learned"
+    assert main(["evaluate", str(cgp_run), "--num-samples", "50", "--metrics", "fid", "--category-prior", "uniform",
+                 "--out", str(tmp_path / "u.json")]) == 0
+    uniform = json.loads((tmp_path / "u.json").read_text())
+    assert uniform["category_prior"] == "uniform"
 
 
 def _write_images(directory, n, seed=0):
@@ -181,3 +187,41 @@ def test_modes_that_read_categories_from_d_refuse_its_minibatch_stddev(tiny_conf
     with pytest.raises(CondganError, match="model.d_minibatch_std=4 makes D's output"):
         tiny_config(*mode, "model.d_minibatch_std=4")
     tiny_config(*mode, "model.d_norm=batch")  # batch norm is per sample in eval mode
+
+
+def test_evaluation_draws_categories_from_the_learned_prior(cgp_run, tmp_path):
+    """Evaluating a CGPGAN run (the generator called without a condition) draws each fake's
+    category from the prior P(C) the run learned (seed 000 §2), not uniformly; uniform stays an
+    option. Here the checkpoint's prior puts all mass on category 3."""
+    import shutil
+
+    from condgan.evaluation.evaluator import category_requests
+    from condgan.training.checkpoint import load_checkpoint, save_checkpoint
+    from condgan.training.restore import load_generator
+
+    run = tmp_path / "R"
+    shutil.copytree(cgp_run, run)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    state["labeling"]["prior"] = torch.zeros(1, 10)
+    state["labeling"]["prior"][0, 3] = 1.0
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
+    seen = {}
+    for how in ("learned", "uniform"):
+        trained = load_generator(run, category_prior=how)
+        recorder = _Recorder(trained.generator.generator)
+        trained.generator.generator = recorder
+        trained.generator(torch.randn(20, trained.cfg.model.z_dim), None)
+        seen[how] = recorder.conditions[-1].argmax(1).tolist()
+        assert ("learned prior" if how == "learned" else "equally often") in category_requests(trained)
+    assert seen["learned"] == [3] * 20
+    assert seen["uniform"] == [i % 10 for i in range(20)]
+
+
+class _Recorder(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.conditions = inner, []
+
+    def forward(self, z, cnd):
+        self.conditions.append(cnd)
+        return self.inner(z, cnd)

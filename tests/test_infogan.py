@@ -120,6 +120,23 @@ def test_category_generator_cycles_through_the_categories_without_a_condition():
     assert seen[-1] is given
 
 
+def test_category_generator_draws_from_a_prior_per_group_deterministically():
+    """With a prior (d_l, d_c), rows without a condition get per-group categories drawn from it,
+    from a generator seeded by the seed and the batch's latents (so repeated calls agree)."""
+    seen = []
+    prior = torch.tensor([[0., 0., 1.], [0.5, 0.5, 0.]])
+    g = CategoryGenerator(lambda z, cnd: seen.append(cnd) or z, lambda idx: group_onehots(idx, 2, 3), 9,
+                          prior=prior, seed=4)
+    z = torch.randn(400, 2)
+    g(z, None)
+    cnd = seen[-1].reshape(400, 2, 3)
+    assert (cnd[:, 0].argmax(1) == 2).all()  # group 0: always its category 2
+    second = cnd[:, 1].argmax(1)
+    assert set(second.tolist()) == {0, 1} and 150 < int((second == 0).sum()) < 250
+    g(z, None)
+    assert torch.equal(seen[-1], seen[-2])
+
+
 def test_random_labeling_gives_g_uniform_categories_and_d_nothing(tiny_config, tmp_path):
     from condgan.training.labeling import RandomCategories
     from condgan.training.restore import load_generator

@@ -74,7 +74,8 @@ def run(args) -> int:
                   extractor_options=options, real_split=args.real_split)
     if args.run_dir:
         result = evaluate_run(args.run_dir, args.num_samples or 5000, use_ema=args.ema,
-                              checkpoint=args.checkpoint, standing_stats=args.standing_stats, **common)
+                              checkpoint=args.checkpoint, standing_stats=args.standing_stats,
+                              category_prior=args.category_prior, **common)
     else:
         from condgan.cli.classifier import data_config_from_args
         from condgan.data import validate_data_config
@@ -114,6 +115,9 @@ def register(sub) -> None:
     p.add_argument("--real-split", choices=["test", "train"], default="test")
     p.add_argument("--standing-stats", type=int, default=None, metavar="N",
                    help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
+    p.add_argument("--category-prior", choices=["learned", "uniform"], default="learned",
+                   help="self-labeling runs: draw the fakes' categories from the prior the run learned "
+                        "(default; CGPGAN's P(C)) or request every category equally often")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None,
                    help="JSON file (default RUN_DIR/eval.json, PATH.eval.json next to --fakes PATH, "

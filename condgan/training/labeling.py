@@ -145,9 +145,17 @@ class LabelingMode:
 
     @classmethod
     def sampling_generator(cls, cfg, generator: torch.nn.Module, discriminator: torch.nn.Module,
-                           method) -> torch.nn.Module:
-        """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes."""
+                           method, prior: torch.Tensor | None = None) -> torch.nn.Module:
+        """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes.
+        `prior`: the (d_l, d_c) category prior a self-labeling run's generator draws categories
+        from when called without a condition (`learned_prior`; None: every category equally often)."""
         return generator
+
+    @classmethod
+    def learned_prior(cls, state: dict) -> torch.Tensor | None:
+        """The (d_l, d_c) category prior P(C) a mode learned, read from its `state_dict()` (None
+        when the mode draws its categories uniformly)."""
+        return None
 
     @classmethod
     def category_predictor(cls, discriminator: torch.nn.Module, method):
@@ -241,7 +249,7 @@ class DynamicLabeling(LabelingMode):
         return labels_from_data(y, self.num_classes, False)
 
     @classmethod
-    def sampling_generator(cls, cfg, generator, discriminator, method):
+    def sampling_generator(cls, cfg, generator, discriminator, method, prior=None):
         return ClassifiedGenerator(generator, discriminator, method, cfg.seed)
 
     @classmethod
@@ -283,8 +291,7 @@ class ClassifiedGenerator(torch.nn.Module):
             self.discriminator.train(was_training)
 
     def _resample(self, x: torch.Tensor, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # Seeded by the batch's first latent, so a call's redraws depend only on its inputs.
-        rng = torch.Generator().manual_seed(self.seed + int(z[0, 0].mul(1e6).round()) % 1_000_003)
+        rng = batch_rng(self.seed, z)
         todo = torch.ones(len(z), dtype=torch.bool, device=z.device)
         for _ in range(self.max_rounds):
             todo = self.method.class_logits(self.discriminator(x, None)).argmax(1) != target
@@ -296,6 +303,12 @@ class ClassifiedGenerator(torch.nn.Module):
             todo = self.method.class_logits(self.discriminator(x, None)).argmax(1) != target
         self.misses += int(todo.sum())
         return x
+
+
+def batch_rng(seed: int, z: torch.Tensor) -> torch.Generator:
+    """A CPU generator seeded by `seed` and the batch's first latent, so that what a sampling
+    wrapper draws in a call depends only on that call's inputs (not on earlier calls)."""
+    return torch.Generator().manual_seed(seed + int(z[0, 0].mul(1e6).round()) % 1_000_003)
 
 
 def group_onehots(index: torch.Tensor, d_l: int, d_c: int) -> torch.Tensor:
@@ -321,8 +334,9 @@ class CategoricalMode(LabelingMode):
     `continuous_codes(cfg)` numbers for InfoGAN); the data's labels are never read in training.
 
     Sampling and evaluation call the generator through `CategoryGenerator`: without a condition
-    it cycles through the joint categories (class-balanced categories); sample grids have one
-    column per joint category (`category_conditions`)."""
+    it draws categories from the run's learned prior (`learned_prior`), or cycles through the joint
+    categories when the mode has none (or the caller asks for uniform categories); sample grids
+    have one column per joint category (`category_conditions`)."""
 
     @classmethod
     def groups(cls, cfg) -> tuple[int, int]:
@@ -374,25 +388,36 @@ class CategoricalMode(LabelingMode):
         return None
 
     @classmethod
-    def sampling_generator(cls, cfg, generator, discriminator, method):
+    def sampling_generator(cls, cfg, generator, discriminator, method, prior=None):
         return CategoryGenerator(generator, lambda index: cls.category_conditions(cfg, index),
-                                 cls.num_categories(cfg))
+                                 cls.num_categories(cfg), prior, cfg.seed, cls.continuous_codes(cfg))
 
 
 class CategoryGenerator(torch.nn.Module):
     """The generator of a self-labeling run as sampling and evaluation call it: `forward(z, cnd)`
-    passes G's own conditions through, and without a condition (`cnd=None`: the run's data has
-    no classes) gives row i the joint category i mod K, so every category is equally often
-    requested (class-balanced categories)."""
+    passes G's own conditions through. Without a condition (`cnd=None`: evaluation, whose fakes
+    are scored like an unconditional generator's) each row's categories are drawn per group from
+    `prior` (d_l, d_c) — the prior P(C) the run learned, as training draws them (seed 000 §2) —
+    from a generator seeded by `seed` and the batch's first latent (`batch_rng`); with no prior,
+    row i gets the joint category i mod K, every category equally often."""
 
-    def __init__(self, generator: torch.nn.Module, conditions, num_categories: int):
+    def __init__(self, generator: torch.nn.Module, conditions, num_categories: int,
+                 prior: torch.Tensor | None = None, seed: int = 0, continuous_codes: int = 0):
         super().__init__()
         self.generator, self.conditions, self.num_categories = generator, conditions, num_categories
+        self.prior, self.seed, self.continuous_codes = prior, seed, continuous_codes
 
     def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None) -> torch.Tensor:
         if cnd is None:
-            index = torch.arange(len(z)) % self.num_categories
-            cnd = self.conditions(index).to(z.device)
+            if self.prior is None:
+                cnd = self.conditions(torch.arange(len(z)) % self.num_categories).to(z.device)
+            else:
+                from condgan.losses.cgp import sample_prior
+
+                cnd = sample_prior(self.prior.cpu(), len(z), batch_rng(self.seed, z))
+                if self.continuous_codes:
+                    cnd = torch.cat([cnd, cnd.new_zeros(len(z), self.continuous_codes)], 1)
+                cnd = cnd.to(z.device)
         return self.generator(z, cnd)
 
 
@@ -578,6 +603,10 @@ class ClassifierLabeling(CategoricalMode):
             weights = d_c ** torch.arange(d_l - 1, -1, -1, device=idx.device)
             return (idx * weights).sum(1)
         return predict
+
+    @classmethod
+    def learned_prior(cls, state):
+        return state.get("prior")
 
     @classmethod
     def restored_predictor(cls, cfg, info, state, discriminator, method, device):
