@@ -167,8 +167,9 @@ class RegConfig:
     r2: float = 0.0
     """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
     cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
-    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
+    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||² (per head, the mean over
+    its outputs), T a random flip + reflect-padded translation (Zhang 2020); with cr_fake it is bCR
+    (Zhao 2021)."""
     cr_fake: float = 0.0
     """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
 
