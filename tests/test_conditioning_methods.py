@@ -521,3 +521,20 @@ def test_class_logits_for_dynamic_labeling(name, logits_key):
     out = {logits_key: t(REAL_L if logits_key == "logits" else [l[:K] for l in REAL_L])}
     assert m.has_class_logits
     assert m.class_logits(out).tolist() == [l[:K] for l in REAL_L]
+
+
+# ------------------------------------------------------------------ published defaults
+@pytest.mark.parametrize("name, weight, temperature", [
+    ("d2dce", 0.5, 0.5),   # seed 004 App. C.2, CIFAR-10: λ = τ = 0.5
+    ("2c", 1.0, 1.0),      # the ContraGAN authors' configurations: λ = 1, τ = 1.0
+    ("ac", 1.0, None), ("ac_mod", 1.0, None), ("tac", 1.0, None), ("am", 1.0, None),
+])
+def test_unset_options_take_the_methods_published_defaults(name, weight, temperature):
+    """`model.cond_weight` / `model.cond_temperature` unset: each method's paper's value (they
+    were one shared λ = 1, τ = 0.5, which is neither D2D-CE's λ nor 2C's τ)."""
+    m = CONDITIONING.get(name).from_config(cfg(f"model.conditioning={name}"), ADVERSARIAL_LOSSES.get("hinge"), 10)
+    assert m.cond_weight == weight
+    if temperature is not None:
+        assert m.temperature == temperature
+    assert CONDITIONING.get(name).from_config(
+        cfg(f"model.conditioning={name}", "model.cond_weight=0.25"), ADVERSARIAL_LOSSES.get("hinge"), 10).cond_weight == 0.25

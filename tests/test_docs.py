@@ -111,3 +111,28 @@ def test_relative_links_resolve():
             if "://" in target:
                 continue
             assert (path.parent / target).exists(), f"{path.relative_to(ROOT)}: broken link {target}"
+
+
+def test_methods_doc_defaults_table_matches_the_code():
+    """docs/methods.md's table of defaults states the λ and τ each method takes when
+    `model.cond_weight` / `model.cond_temperature` are unset; they must be the code's."""
+    from condgan.losses.conditioning import CONDITIONING
+
+    text = METHODS.read_text()
+    section = text[text.index("### Defaults and their sources"):text.index("### Notes that matter")]
+    rows = [r for r in section.splitlines() if r.startswith("| `")]
+    checked = set()
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        names = re.findall(r"`([^`]+)`", cells[0])
+        weight = re.match(r"([0-9.]+)", cells[1])
+        tau = re.search(r"τ = ([0-9.]+)", cells[2])
+        assert cells[3] != "" and (cells[3] != "—" or weight is None), row  # a source for every default
+        for name in names:
+            cls = CONDITIONING.get(name)
+            if weight:
+                assert cls.default_cond_weight == float(weight.group(1)), name
+            if tau:
+                assert cls.default_temperature == float(tau.group(1)), name
+            checked.add(name)
+    assert set(CONDITIONING.names()) <= checked

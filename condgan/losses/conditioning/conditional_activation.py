@@ -54,7 +54,7 @@ class ConditionalActivationInner(ConditionalActivation):
 
     name = "ca_inner"
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, groups: int = 1):
+    def __init__(self, adversarial, num_classes, cond_weight=None, groups: int = 1):
         super().__init__(adversarial, num_classes, cond_weight)
         self.groups = groups
 
