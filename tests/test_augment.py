@@ -230,3 +230,29 @@ def test_diffaugment_changes_training(tiny_config, tmp_path):
     train_tiny(tiny_config, tmp_path / "plain", "train.steps=3", "reg.cr=0", "reg.cr_fake=0", "train.diffaugment=[]")
     a, b = (load_checkpoint(tmp_path / d / "checkpoints" / "last.pt")["generator"] for d in ("aug", "plain"))
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_diffaugment_reaches_every_discriminator_input(tiny_config, tmp_path):
+    """Every image D sees in a step goes through DiffAugment: reals and fakes in D's step, the
+    inputs of the gradient penalties (R1, R2, GP) and the fakes of G's step. A marking policy
+    (x + 100) shows which inputs were augmented."""
+    from condgan.training.trainer import Trainer
+
+    cfg = tiny_config("train.diffaugment=[translation]", "reg.r1=1", "reg.r2=1", "reg.gp=1",
+                      "model.conditioning=ac_mod", "train.steps=1")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.setup()
+    try:
+        trainer.d_fn.augment.policies = [lambda x, g: x + 100.0]
+        seen, forward = [], trainer.D.forward
+
+        def spy(x, cnd):
+            seen.append(float(x.detach().min()))
+            return forward(x, cnd)
+
+        trainer.D.forward = spy
+        trainer.train_step()
+    finally:
+        trainer.close()
+    assert len(seen) == 6  # D step: reals, fakes, R1, R2, GP; G step: fakes
+    assert all(v > 50 for v in seen), seen

@@ -296,3 +296,59 @@ def test_real_labels_per_group(tiny_config):
     one = _mode(tiny_config, "model.cgp_categories=3")
     one.q = _FixedQ()
     assert one.real(torch.tensor([[0., 2, 1], [3., 0, 0]]), None).y.tolist() == [1, 0]
+
+
+def test_fakes_draw_their_categories_from_the_learned_prior(tiny_config):
+    mode = _mode(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3")
+    mode.prior = torch.tensor([[0., 0., 1.], [1., 0., 0.]])
+    labels = mode.fake(50, torch.Generator().manual_seed(0))
+    assert labels.y is None
+    assert (labels.cnd == torch.tensor([0., 0, 1, 1, 0, 0])).all()
+
+
+def test_q_is_trained_towards_the_fakes_categories_with_both_terms(tiny_config):
+    """train_networks: L_cls and L_cgp of Q on the fakes and their c_f (not another condition),
+    weighted by model.cgp_cls_weight / model.cgp_weight, and both reach Q's optimizer."""
+    torch.manual_seed(0)
+    fake = torch.randn(6, 1, 8, 8)
+    c_f = F.one_hot(torch.tensor([0, 1, 2, 3, 4, 5]), 10).float()
+    labels = Labels(c_f.argmax(1), c_f)
+    for cls_w, cgp_w in ((1.0, 0.0), (0.0, 10.0)):
+        mode = _mode(tiny_config, f"model.cgp_cls_weight={cls_w}", f"model.cgp_weight={cgp_w}")
+        logits = mode.q(fake).detach()
+        want_cls = -(F.log_softmax(logits, 1) * c_f).sum(1).mean()
+        want_cgp = cgp_loss(mode.q, fake, c_f, d_l=1).detach()
+        before = [p.detach().clone() for p in mode.q.parameters()]
+        logs = mode.train_networks(fake, labels)
+        assert torch.allclose(logs["q_cls"], want_cls) and torch.allclose(logs["q_cgp"], want_cgp)
+        assert torch.allclose(logs["q_loss"], cls_w * want_cls + cgp_w * want_cgp)
+        assert any(not torch.equal(a, b) for a, b in zip(before, mode.q.parameters())), (cls_w, cgp_w)
+    mode = _mode(tiny_config, "model.cgp_cls_weight=0", "model.cgp_weight=0")
+    before = [p.detach().clone() for p in mode.q.parameters()]
+    mode.train_networks(fake, labels)
+    assert all(torch.equal(a, b) for a, b in zip(before, mode.q.parameters()))
+
+
+def test_restored_predictor_gives_joint_probabilities_of_the_groups(tiny_config):
+    """For d_l = 2 groups of d_c = 3 the category probabilities are the d_c^d_l = 9 products
+    p_0[a]·p_1[b] at index 3a + b (a softmax over all 6 logits would be something else)."""
+    from condgan.training.build import DataInfo
+    from condgan.training.labeling import ClassifierLabeling
+
+    mode = _mode(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3")
+    info = DataInfo((1, 8, 8), 0, False, [])
+    probs = ClassifierLabeling.restored_predictor(mode_cfg(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3"),
+                                                  info, {"labeling": mode.state_dict()}, None, None,
+                                                  torch.device("cpu"))
+    x = torch.randn(5, 1, 8, 8)
+    logits = mode.q(x).detach()
+    p0, p1 = logits[:, :3].softmax(1), logits[:, 3:].softmax(1)
+    want = torch.stack([p0[:, a] * p1[:, b] for a in range(3) for b in range(3)], 1)
+    got = probs(x)
+    assert got.shape == (5, 9) and torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(ClassifierLabeling.predictor(mode.q, 2)(x), want.argmax(1))
+
+
+def mode_cfg(tiny_config, *extra):
+    return tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=4",
+                       "data.unlabeled=true", *extra)

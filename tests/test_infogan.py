@@ -202,3 +202,27 @@ def test_self_labeling_grid_has_one_column_per_category(tmp_path):
     assert torch.allclose(x[9:], expected, atol=1e-6)
     with pytest.raises(CondganError, match="out of range"):
         api.sample(trained, classes=[9])
+
+
+def test_the_mutual_information_loss_trains_d_in_ds_step_and_g_in_gs(tiny_config, tmp_path):
+    """L_I enters D's step (the Q head learns on the detached fakes, seed 002's InfoGAN: both D/Q
+    and G minimize it) and G's step: after one D step alone the Q head has moved, and the G step's
+    extra loss is the same λ_I (L_cat + L_cont)."""
+    from condgan.training.trainer import Trainer
+
+    cfg = tiny_config(*INFO, "model.info_weight=2", "train.steps=1")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.setup()
+    try:
+        before = trainer.D.heads["info"].linear.weight.detach().clone()
+        labels = trainer.labeling.fake(4, torch.Generator().manual_seed(0))
+        out = {"info": torch.randn(4, 5)}
+        for phase in ("d", "g"):
+            loss, logs = trainer.labeling.extra_loss(out, labels, phase)
+            cat, cont = info_loss(out["info"], labels, 3)
+            assert loss is not None and torch.allclose(loss, 2 * (cat + cont)), phase
+            assert f"{phase}_info" in logs
+        trainer.train_step()  # the G step freezes D: only D's step can move the head
+        assert not torch.equal(trainer.D.heads["info"].linear.weight, before)
+    finally:
+        trainer.close()
