@@ -74,7 +74,7 @@ def wgan_gradient_penalty(ctx: PenaltyContext) -> torch.Tensor:
     Interpolates carry the real sample's condition (the common conditional WGAN-GP choice)."""
     shape = (ctx.real.shape[0],) + (1,) * (ctx.real.dim() - 1)
     eps = torch.rand(shape, device=ctx.real.device, generator=ctx.generator)
-    mixed = eps * ctx.real.detach() + (1 - eps) * ctx.fake.detach()
+    mixed = eps * ctx.real + (1 - eps) * ctx.fake  # detached by the input-gradient helper
     # + tiny constant: the gradient of sqrt at 0 is infinite.
     norm = (input_gradient_sq_norm(ctx, mixed, ctx.real_labels) + 1e-12).sqrt()
     return ctx.weight * (norm - 1).square().mean()
