@@ -20,7 +20,10 @@ module run, fast files first, with `pytest -x` and a per-mutant timeout, in a ch
 parent that has imported torch and the other heavy dependencies once (never condgan). A mutant is killed when
 the tests fail (or time out), survives when they pass. The unmutated copy must pass the same
 tests first. Results go to one JSON file, one entry per mutant, written after every mutant, so an
-interrupted run resumes where it stopped (finished mutants are skipped).
+interrupted run resumes where it stopped: a finished mutant is skipped while the file it mutates
+is unchanged (each entry keeps the file's hash; entries of changed files, or of mutants that no
+longer exist, are dropped and re-run). `--rerun-survivors` runs the survivors again (after tests
+were added).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -272,6 +276,10 @@ def _replace_in_tree(tree, old, new) -> bool:
     return False
 
 
+def file_hash(path: str) -> str:
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()[:16]
+
+
 def all_mutants() -> list[dict]:
     out = []
     for path in TARGETS:
@@ -366,6 +374,7 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--only", nargs="+", default=None, help="run only these mutant ids")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per mutant (a timeout counts as killed)")
+    ap.add_argument("--rerun-survivors", action="store_true", help="run the surviving mutants again")
     ap.add_argument("--no-fork", action="store_true",
                     help="run each mutant's tests in a fresh interpreter instead of a forked child")
     args = ap.parse_args()
@@ -378,6 +387,11 @@ def main() -> int:
     if args.out is None:
         ap.error("--out is required to run")
     results = json.loads(args.out.read_text()) if args.out.exists() else {"mutants": {}}
+    hashes = {m["file"]: file_hash(m["file"]) for m in mutants}
+    current = {m["id"] for m in mutants}
+    results["mutants"] = {k: r for k, r in results["mutants"].items()
+                          if k in current and r.get("file_hash") == hashes[r["file"]]
+                          and not (args.rerun_survivors and r["status"] == "survived")}
     chosen = [m for m in mutants if args.only is None or m["id"] in args.only]
     fork = not args.no_fork and hasattr(os, "fork")
     if fork:
@@ -404,12 +418,15 @@ def main() -> int:
                 status, failed, seconds = run_tests(work, m["tests"], args.timeout, fork)
             finally:
                 target.write_text(original)
-            results["mutants"][m["id"]] = {"file": m["file"], "line": m["line"], "what": m["what"],
+            results["mutants"][m["id"]] = {"file": m["file"], "file_hash": hashes[m["file"]], "line": m["line"],
+                                           "what": m["what"],
                                            "code": m["code"][:200], "status": status, "killed_by": failed,
                                            "seconds": round(seconds, 1)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
             print(f"[{n}/{len(chosen)}] {status:8s} {m['id']} {m['what']} {failed}", flush=True)
+    results["command"] = "python scripts/mutation_check.py " + " ".join(sys.argv[1:])
+    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     done = results["mutants"].values()
     killed = sum(r["status"] in ("killed", "timeout") for r in done)
     print(f"{killed} of {len(done)} mutants killed ({100 * killed / max(len(done), 1):.1f} %)")
