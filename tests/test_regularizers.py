@@ -207,3 +207,17 @@ def test_loss_scaled_input_gradients_are_unscaled():
     plain = scalar_input_gradient_sq_norm(fn, x)
     torch.testing.assert_close(scalar_input_gradient_sq_norm(fn, x, scale=1024.0).double(), plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(plain, (3 * x ** 2).square().sum(1))
+
+
+def test_gp_is_finite_where_the_input_gradient_vanishes():
+    """A flat D (zero input gradient): GP = λ (0 − 1)², and its parameter gradient is finite (the
+    square root of the squared norm gets a tiny positive constant, sqrt'(0) being infinite)."""
+    head = LinearHead(4, 1, spectral_norm=False).double()
+    with torch.no_grad():
+        head.linear.weight.zero_()
+    d = Discriminator(nn.Flatten(), {"adv": head})
+    real, fake = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    value = REGULARIZERS.get("gp")(ctx(d, method(), real, fake, 10.0, gen=torch.Generator().manual_seed(0)))
+    assert value.item() == pytest.approx(10.0, rel=1e-9)
+    value.backward()
+    assert torch.isfinite(head.linear.weight.grad).all()
