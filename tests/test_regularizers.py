@@ -183,14 +183,14 @@ def test_penalty_gradient_matches_manual_double_backward():
     assert bias_grad is None or bias_grad.item() == 0.0   # the bias does not move ∇_x D
 
 
-@pytest.mark.parametrize("name", ["r1", "r2", "gp"])
+@pytest.mark.parametrize("name", ["r1", "r2", "gp", "cr", "cr_fake"])
 def test_penalties_train_d_not_what_produced_their_inputs(name):
-    """The penalty's inputs are detached: back-propagating R1 / R2 / GP reaches D's weights,
+    """The penalty's inputs are detached: back-propagating R1 / R2 / GP / CR reaches D's weights,
     never the network that made the images (here a scale `s` applied to them)."""
     d = quadratic_discriminator(0.8)
     s = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
-    real = torch.randn(3, 2, dtype=torch.float64) * s
-    fake = torch.randn(3, 2, dtype=torch.float64) * s
+    real = torch.randn(3, 1, 4, 4, dtype=torch.float64) * s
+    fake = torch.randn(3, 1, 4, 4, dtype=torch.float64) * s
     value = REGULARIZERS.get(name)(ctx(d, method(), real, fake, 2.0, gen=torch.Generator().manual_seed(0)))
     value.backward()
     assert s.grad is None
