@@ -187,6 +187,11 @@ def test_consistency_regularization_averages_within_each_head_and_sums_the_heads
     a, c = adv.linear.weight, cls.linear.weight
     want = 2.0 * ((d @ a.t()).square().sum(1) + (d @ c.t()).square().mean(1)).mean()
     torch.testing.assert_close(value, want)
+    from condgan.losses.regularizers import consistency_sq_distance
+
+    per_sample = consistency_sq_distance(
+        PenaltyContext(disc, method, x, x, labels, labels, 2.0, torch.Generator().manual_seed(1)), x, labels)
+    torch.testing.assert_close(per_sample, ((d @ a.t()).square().sum(1) + (d @ c.t()).square().mean(1)).detach())
     (g_value,) = torch.autograd.grad(value, c)
     (g_want,) = torch.autograd.grad(want, c)
     torch.testing.assert_close(g_value, g_want)

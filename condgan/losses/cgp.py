@@ -24,7 +24,7 @@ def group_log_softmax(logits: torch.Tensor, d_l: int) -> torch.Tensor:
 def argmax_onehot(probs: torch.Tensor, d_l: int) -> torch.Tensor:
     """(B, d_l·d_c) → the multi-hot of per-group one-hots of the argmax (no gradient)."""
     b = probs.shape[0]
-    grouped = probs.detach().reshape(b, d_l, -1)
+    grouped = probs.reshape(b, d_l, -1)  # argmax / one_hot carry no gradient
     return F.one_hot(grouped.argmax(2), grouped.shape[2]).float().reshape(b, -1)
 
 
