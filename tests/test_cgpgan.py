@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
-from condgan.losses.cgp import (argmax_onehot, cgp_loss, classification_loss, sample_prior,
+from condgan.losses.cgp import (argmax_onehot, cgp_loss, classification_loss, group_log_softmax, sample_prior,
                                 update_prior)
 from condgan.losses.conditioning import CONDITIONING, Labels
 
@@ -77,6 +77,15 @@ def test_prior_update_raw_and_normalized():
     # From a non-uniform prior the warm-up pulls it towards uniform: 0.9·0.8 + 0.1·0.5
     assert torch.allclose(update_prior(torch.tensor([[0.8, 0.2]]), probs, 0.9, 1, True),
                           torch.tensor([[0.77, 0.23]]))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_prior_update_keeps_no_graph(normalize):
+    """The prior is a running statistic: updated from predictions that carry Q's graph it must
+    not carry it on (a prior with a graph would chain every step's graph into the next one)."""
+    logits = torch.randn(4, 6, requires_grad=True)
+    prior = update_prior(torch.full((2, 3), 1 / 3), group_log_softmax(logits, 2).exp(), 0.9, 2, normalize)
+    assert not prior.requires_grad and prior.grad_fn is None
 
 
 def test_sample_prior_and_argmax_onehot():
