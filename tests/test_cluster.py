@@ -31,7 +31,7 @@ def read_csv(path):
 
 
 def test_train_sample_cluster_evaluate(cgp_run, tmp_path, capsys):
-    from condgan.config import load_config
+    from condgan.validation import load_config
     from condgan.data import load_dataset
 
     assert main(["sample", str(cgp_run), "--num", "3", "--out", str(tmp_path / "g.png")]) == 0
@@ -195,7 +195,7 @@ def test_evaluation_draws_categories_from_the_learned_prior(cgp_run, tmp_path):
     option. Here the checkpoint's prior puts all mass on category 3."""
     import shutil
 
-    from condgan.evaluation.evaluator import category_requests
+    from condgan.evaluation.sources import category_requests
     from condgan.training.checkpoint import load_checkpoint, save_checkpoint
     from condgan.training.restore import load_generator
 

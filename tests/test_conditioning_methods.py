@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, Labels
@@ -560,8 +560,8 @@ def test_feature_normalized_losses_read_the_labels_g_and_the_data_gave(name, tin
                                                       or class_loss(embed, y))
         trainer.G.forward = lambda z, cnd: g_conditions.append(cnd) or g_forward(z, cnd)
         real_batches = []
-        real_batch = trainer._real_batch
-        trainer._real_batch = lambda: real_batches.append(real_batch()) or real_batches[-1]
+        real_batch = trainer.gan_step.real_batch
+        trainer.gan_step.real_batch = lambda: real_batches.append(real_batch()) or real_batches[-1]
         trainer.train_step()
     finally:
         trainer.close()

@@ -73,10 +73,12 @@ class ConditioningMethod:
         self.cond_weight = self.default_cond_weight if cond_weight is None else cond_weight
 
     @classmethod
-    def from_config(cls, cfg, adversarial: AdversarialLoss, num_classes: int) -> "ConditioningMethod":
+    def from_config(cls, cfg, adversarial: AdversarialLoss, num_classes: int,
+                    groups: int = 1) -> "ConditioningMethod":
         """The method with its options read from a validated `cfg` (unset options: the method's
-        defaults). Methods with their own hyperparameters (temperature, margins, ...) override
-        this; the build code never names them."""
+        defaults). `num_classes` conditions, made of `groups` one-hot groups (the labeling mode's
+        `discriminator_groups`; only per-group methods read it). Methods with their own
+        hyperparameters (temperature, margins, ...) override this; the build code never names them."""
         return cls(adversarial, num_classes, cfg.model.cond_weight)
 
     @classmethod

@@ -59,11 +59,8 @@ class ConditionalActivationInner(ConditionalActivation):
         self.groups = groups
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
-        from condgan.training.labeling import LABELING  # the labeling modes import this package
-
-        return cls(adversarial, num_classes, cfg.model.cond_weight,
-                   LABELING.get(cfg.model.labeling).discriminator_groups(cfg))
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
+        return cls(adversarial, num_classes, cfg.model.cond_weight, groups)
 
     def group_logits(self, out, labels):
         """(B, d_l): the logit D_g·c_g each group's GAN reads."""

@@ -22,6 +22,7 @@ from torch import nn
 
 from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
 from condgan.nets.layers import maybe_sn
+from condgan.registry import choice_reason
 
 D2DCE_VARIANTS = ("full", "no_margin", "proxy_only")
 
@@ -133,7 +134,7 @@ class FeatureNormalizedMethod(ConditioningMethod):
         self.proj_dim = proj_dim
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim)
 
@@ -219,7 +220,7 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
         self.margin_neg = (1 - margin_pos if margin_neg is None else margin_neg) if variant == "full" else None
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim,
                    m.cond_margin_pos, m.cond_margin_neg, m.d2dce_variant)
@@ -227,8 +228,6 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         m = cfg.model
-        from condgan.validation import choice_reason  # validation imports the method registry
-
         reason = choice_reason("model.d2dce_variant", m.d2dce_variant, D2DCE_VARIANTS)
         if reason:
             return reason
