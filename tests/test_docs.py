@@ -205,3 +205,22 @@ def test_methods_doc_defaults_table_matches_the_code():
                 assert cls.default_temperature == float(tau.group(1)), name
             checked.add(name)
     assert set(CONDITIONING.names()) <= checked
+
+
+def test_methods_doc_warns_of_2cs_unintended_classes_where_methods_are_chosen():
+    """The 2c row of the methods table and the notes point at the warning, and the warning points
+    at the study that shows it (seed 004's unintended-class claim, reproduced)."""
+    text = METHODS.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `2c` |"))
+    assert "#2c-draws-unintended-classes" in row
+    section = text[text.index("#### 2C draws unintended classes"):]
+    section = section[:section.index("\n## ")]
+    assert "results/seed004/2c_unintended_classes.md" in section and "d2dce" in section
+    assert "2c-draws-unintended-classes" in (ROOT / "README.md").read_text()
+
+
+def test_no_merge_notes_left_in_docs_or_code():
+    """A `<!-- merge: ... -->` note is an instruction to whoever merges, not documentation."""
+    files = list(repository_markdown()) + sorted((ROOT / "condgan").rglob("*.py"))
+    left = [str(p.relative_to(ROOT)) for p in files if re.search(r"<!--\s*merge|#\s*merge:", p.read_text())]
+    assert not left, left

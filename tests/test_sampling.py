@@ -214,3 +214,24 @@ def test_dynamic_run_truncates_every_latent_also_the_redrawn_ones(dynamic_run, h
     assert len(recorder.latents) > 1, "no latent was redrawn: the test would not see the redraws"
     assert max(float(z.abs().max()) for z in recorder.latents) <= 0.5
     assert trained.generator.truncation is None  # restored after the call
+
+
+def test_cli_sample_truncates_every_latent_of_a_dynamic_run(dynamic_run, tmp_path, monkeypatch):
+    """`condgan sample RUN --truncation 0.5` on a dynamic-labeling run: the first draw and every
+    latent redrawn for a row of another class are within the threshold."""
+    import condgan.cli.sample as cli_sample
+
+    recorders = []
+
+    def recording_load_generator(*args, **kwargs):
+        trained = load_generator(*args, **kwargs)
+        recorders.append(_RecordingGenerator(trained.generator.generator))
+        trained.generator.generator = recorders[-1]
+        return trained
+
+    monkeypatch.setattr(cli_sample, "load_generator", recording_load_generator)
+    assert main(["sample", str(dynamic_run), "--truncation", "0.5", "--num", "6", "--seed", "3",
+                 "--out", str(tmp_path / "grid.png")]) == 0
+    (recorder,) = recorders
+    assert len(recorder.latents) > 1, "no latent was redrawn: the test would not see the redraws"
+    assert max(float(z.abs().max()) for z in recorder.latents) <= 0.5
