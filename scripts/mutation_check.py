@@ -96,6 +96,11 @@ class Explicit:
     tests: list[str]
 
 
+def in_classifier(id: str, old: str, new: str, what: str) -> Explicit:
+    """A hand-written mutant of CGPGAN's labeling mode, run against that module's tests."""
+    return Explicit(id, CLASSIFIER, old, new, what, TARGETS[CLASSIFIER])
+
+
 # The review's survivors (issue 16), as code changes on this version.
 EXPLICIT = [
     Explicit("review:cr-adversarial-head-only", "condgan/losses/regularizers.py",
@@ -118,38 +123,38 @@ EXPLICIT = [
     Explicit("review:cgp-q-input-detached", "condgan/losses/cgp.py",
              "group_log_softmax(classifier(x), d_l)", "group_log_softmax(classifier(x.detach()), d_l)",
              "CGP with Q's input detached", TARGETS["condgan/losses/cgp.py"]),
-    Explicit("review:cgp-not-trained", CLASSIFIER,
+    in_classifier("review:cgp-not-trained",
              "self.cgp_weight * cgp", "self.cgp_weight * cgp.detach()",
-             "CGP term does not reach Q's optimizer", TARGETS[CLASSIFIER]),
-    Explicit("review:fake-categories-ignore-prior", CLASSIFIER,
+             "CGP term does not reach Q's optimizer"),
+    in_classifier("review:fake-categories-ignore-prior",
              "return self._labels(sample_prior(self.prior, batch_size, generator))",
              "return self._labels(sample_prior(torch.ones_like(self.prior) / self.d_c, batch_size, generator))",
-             "fakes' categories ignoring the prior", TARGETS[CLASSIFIER]),
-    Explicit("review:flipped-c_f", CLASSIFIER,
+             "fakes' categories ignoring the prior"),
+    in_classifier("review:flipped-c_f",
              "cls = classification_loss(self.q(fake), fake_labels.cnd, self.d_l)",
              "cls = classification_loss(self.q(fake), 1 - fake_labels.cnd, self.d_l)",
-             "flipped c_f in Q's classification loss", TARGETS[CLASSIFIER]),
-    Explicit("review:prior-warmup-off", CLASSIFIER,
+             "flipped c_f in Q's classification loss"),
+    in_classifier("review:prior-warmup-off",
              "normalize=step < self.warmup", "normalize=False",
-             "prior warm-up off", TARGETS[CLASSIFIER]),
-    Explicit("review:prior-warmup-off-by-one", CLASSIFIER,
+             "prior warm-up off"),
+    in_classifier("review:prior-warmup-off-by-one",
              "normalize=step < self.warmup", "normalize=step <= self.warmup",
-             "prior warm-up off by one at its boundary", TARGETS[CLASSIFIER]),
-    Explicit("review:target-warmup-off-by-one", CLASSIFIER,
+             "prior warm-up off by one at its boundary"),
+    in_classifier("review:target-warmup-off-by-one",
              "self.warming_up = step + 1 < self.warmup", "self.warming_up = step + 1 <= self.warmup",
-             "the reals' warm-up normalization off by one", TARGETS[CLASSIFIER]),
+             "the reals' warm-up normalization off by one"),
     Explicit("review:info-loss-g-step-only", "condgan/training/labeling/infogan.py",
              "        q_out = out[INFO_HEAD]\n",
              "        if phase == 'd':\n            return (None, {})\n        q_out = out[INFO_HEAD]\n",
              "InfoGAN's L_I applied in the G step only", TARGETS["condgan/training/labeling/infogan.py"]),
-    Explicit("review:joint-category-predictor", CLASSIFIER,
+    in_classifier("review:joint-category-predictor",
              "return lambda x: joint_probabilities(mode.q(x), mode.d_l)",
              "return lambda x: mode.q(x).softmax(1)",
-             "a joint (not per-group) category predictor", TARGETS[CLASSIFIER]),
-    Explicit("review:real-labels-joint-argmax", CLASSIFIER,
+             "a joint (not per-group) category predictor"),
+    in_classifier("review:real-labels-joint-argmax",
              "return Labels(cnd.argmax(1) if self.d_l == 1 else None, cnd)",
              "return Labels(cnd.argmax(1), cnd)",
-             "real labels for d_l > 1 (a joint argmax)", TARGETS[CLASSIFIER]),
+             "real labels for d_l > 1 (a joint argmax)"),
 ]
 
 
