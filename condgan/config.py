@@ -70,8 +70,9 @@ class ModelConfig:
     """Network family: dcgan or resnet (images), mlp (vector data)."""
     conditioning: str = "ca"
     """Discriminator-side conditioning method (SPEC §2)."""
-    cond_weight: float = 1.0
-    """λ, the weight of the conditioning loss."""
+    cond_weight: Optional[float] = None
+    """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
+    (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""
     labeling: str = "predefined"
     """Where a fake's target label comes from (SPEC §3)."""
     label_prior: str = "uniform"
@@ -139,8 +140,9 @@ class ModelConfig:
     """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
     # the methods themselves (ConditioningMethod.check) and ignored by the other methods.
-    cond_temperature: float = 0.5
-    """τ of the 2c / d2dce softmax over cosine similarities (> 0)."""
+    cond_temperature: Optional[float] = None
+    """τ of the 2c / d2dce softmax over cosine similarities (> 0); unset: the method's published
+    default (2c 1.0, d2dce 0.5; sources in docs/methods.md §2)."""
     cond_margin_pos: float = 0.98
     """D2D-CE positive margin m_p in [-1, 1]: easy positives f·v_y ≥ m_p give no gradient."""
     cond_margin_neg: Optional[float] = None
@@ -170,8 +172,9 @@ class RegConfig:
     r2: float = 0.0
     """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
     cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
-    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
+    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||² (per head, the mean over
+    its outputs), T a random flip + reflect-padded translation (Zhang 2020); with cr_fake it is bCR
+    (Zhao 2021)."""
     cr_fake: float = 0.0
     """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
 

@@ -107,7 +107,8 @@ def validate_config(cfg: Config) -> None:
         _registry("train.diffaugment", AUGMENTATIONS, policy)
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise CondganError(f"config key 'loss.label_smoothing' must be in [0, 1), got {cfg.loss.label_smoothing}")
-    _positive("model.cond_weight", m.cond_weight, allow_zero=True)
+    if m.cond_weight is not None:  # unset: the method's default
+        _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
     _choice("eval.real_split", cfg.eval.real_split, ("auto", "test", "train"))

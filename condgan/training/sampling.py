@@ -4,6 +4,7 @@ and saving them as PNG (images) or scatter / histogram plots (vector data). Late
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +33,23 @@ def fixed_latents(z_dim: int, n: int, seed: int, device, truncation: float | Non
     return sample_latents(n, z_dim, torch.Generator().manual_seed(seed), truncation, device)
 
 
+@contextlib.contextmanager
+def truncated(generator, truncation: float | None):
+    """Within the block, wrappers that draw latents of their own (`ClassifiedGenerator` redraws
+    the latents of rows D assigns to another class) draw them with `truncation` too, so every
+    latent of a truncated sample is truncated. Plain generators (no `truncation` attribute) are
+    left as they are."""
+    if not hasattr(generator, "truncation"):
+        yield generator
+        return
+    before = generator.truncation
+    generator.truncation = truncation
+    try:
+        yield generator
+    finally:
+        generator.truncation = before
+
+
 @torch.no_grad()
 def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
                 seed: int, device, truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -41,7 +59,8 @@ def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int,
     rows = list(classes) or [0]
     y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
     cnd = condition_vectors(y.tolist(), num_classes, device) if num_classes else None
-    return generator(z, cnd), (y if num_classes else None)
+    with truncated(generator, truncation):
+        return generator(z, cnd), (y if num_classes else None)
 
 
 MAX_GRID_CATEGORIES = 16
@@ -64,7 +83,8 @@ def category_grid(generator, z_dim: int, conditions: torch.Tensor, rows: int, se
     column j conditioned on `conditions[j]` (one categorical vector per column), row i on the
     i-th fixed latent (same latent along a row)."""
     z = fixed_latents(z_dim, rows, seed, device, truncation).repeat_interleave(len(conditions), 0)
-    return generator(z, conditions.to(device).repeat(rows, 1))
+    with truncated(generator, truncation):
+        return generator(z, conditions.to(device).repeat(rows, 1))
 
 
 @torch.no_grad()

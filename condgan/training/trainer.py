@@ -254,7 +254,8 @@ class Trainer:
             g = plain_batchnorm(g)  # rank 0 samples alone
         if use_ema and self.ema and self.cfg.train.standing_stats > 0:
             g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method)
+        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method,
+                                                self.labeling.learned_prior(self.labeling.state_dict()))
 
     @torch.no_grad()
     def write_samples(self) -> Path:

@@ -63,15 +63,21 @@ class ConditioningMethod:
     """Whether `class_logits` gives K class logits (what dynamic labeling reads)."""
     cond_loss_key: Optional[str] = None
     """The key of D's conditioning term in `d_loss`'s logs (for the gradient-norm diagnostic)."""
+    default_cond_weight = 1.0
+    """λ when `model.cond_weight` is unset: the value of the method's paper (docs/methods.md §2
+    cites each)."""
 
-    def __init__(self, adversarial: AdversarialLoss, num_classes: int, cond_weight: float = 1.0):
+    def __init__(self, adversarial: AdversarialLoss, num_classes: int, cond_weight: Optional[float] = None):
         self.adv = adversarial
         self.num_classes = num_classes
-        self.cond_weight = cond_weight
+        self.cond_weight = self.default_cond_weight if cond_weight is None else cond_weight
 
     @classmethod
-    def from_config(cls, cfg, adversarial: AdversarialLoss, num_classes: int) -> "ConditioningMethod":
-        """The method with its options read from a validated `cfg`. Methods with their own
+    def from_config(cls, cfg, adversarial: AdversarialLoss, num_classes: int,
+                    groups: int = 1) -> "ConditioningMethod":
+        """The method with its options read from a validated `cfg` (unset options: the method's
+        defaults). `num_classes` conditions, made of `groups` one-hot groups (the labeling mode's
+        `discriminator_groups`; only per-group methods read it). Methods with their own
         hyperparameters (temperature, margins, ...) override this; the build code never names them."""
         return cls(adversarial, num_classes, cfg.model.cond_weight)
 

@@ -123,23 +123,25 @@ class FeatureNormalizedMethod(ConditioningMethod):
     """
 
     gather = staticmethod(local_batch)
-    cond_loss_key = "d_cls"
     """(f, y) → (keys, key_labels, offset): the multi-process seam (module docstring)."""
+    cond_loss_key = "d_cls"
+    default_temperature = 0.5
+    """τ when `model.cond_temperature` is unset (each method's paper's value)."""
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, temperature=0.5, proj_dim=512):
+    def __init__(self, adversarial, num_classes, cond_weight=None, temperature=None, proj_dim=512):
         super().__init__(adversarial, num_classes, cond_weight)
-        self.temperature = temperature
+        self.temperature = self.default_temperature if temperature is None else temperature
         self.proj_dim = proj_dim
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim)
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         m = cfg.model
-        if m.cond_temperature <= 0:
+        if m.cond_temperature is not None and m.cond_temperature <= 0:
             return (f"config key 'model.cond_temperature' must be > 0 (the softmax temperature τ of "
                     f"{cls.name}), got {m.cond_temperature}; seed 004 uses 0.25–0.75")
         if m.cond_proj_dim < 1:
@@ -179,9 +181,13 @@ class FeatureNormalizedMethod(ConditioningMethod):
 
 @CONDITIONING.register("2c")
 class ContrastiveConditioning(FeatureNormalizedMethod):
-    """ContraGAN (Kang & Park 2020; seed 004 §3.4): class_loss = `contrastive_2c_loss`."""
+    """ContraGAN (Kang & Park 2020; seed 004 §3.4): class_loss = `contrastive_2c_loss`.
+
+    Defaults λ = 1, τ = 1.0, d = 512: the ContraGAN authors' configurations (PyTorch-StudioGAN,
+    `configs/*/ContraGAN.yaml`: cond_lambda 1.0, temperature 1.0, d_embed_dim 512 on CIFAR-10)."""
 
     name = "2c"
+    default_temperature = 1.0
 
     def class_loss(self, embed, y):
         f, _, positive = self.split(embed, y)
@@ -194,14 +200,17 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
     """ReACGAN (seed 004 §3): class_loss = `d2dce_loss` (variant `full`, Eq. 6), or the ablations
     `no_margin` (Eq. 5) and `proxy_only` (`proxy_softmax_loss`, Eq. 3 with normalization).
 
-    Options: `model.cond_temperature` τ (0.5), `model.cond_margin_pos` m_p (0.98),
-    `model.cond_margin_neg` m_n (unset: 1 - m_p), `model.cond_proj_dim` d (512, seed 004's
-    CIFAR-10 value), `model.d2dce_variant`.
+    Options: `model.cond_weight` λ (unset: 0.5), `model.cond_temperature` τ (unset: 0.5),
+    `model.cond_margin_pos` m_p (0.98), `model.cond_margin_neg` m_n (unset: 1 - m_p),
+    `model.cond_proj_dim` d (512), `model.d2dce_variant`: seed 004's CIFAR-10 setting (App. C.2,
+    which sets λ equal to τ except on ImageNet).
     """
 
     name = "d2dce"
+    default_cond_weight = 0.5
+    default_temperature = 0.5
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, temperature=0.5, proj_dim=512,
+    def __init__(self, adversarial, num_classes, cond_weight=None, temperature=None, proj_dim=512,
                  margin_pos=0.98, margin_neg=None, variant="full"):
         super().__init__(adversarial, num_classes, cond_weight, temperature, proj_dim)
         if variant not in D2DCE_VARIANTS:
@@ -211,7 +220,7 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
         self.margin_neg = (1 - margin_pos if margin_neg is None else margin_neg) if variant == "full" else None
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim,
                    m.cond_margin_pos, m.cond_margin_neg, m.d2dce_variant)
