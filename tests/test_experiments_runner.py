@@ -20,7 +20,7 @@ import runner  # noqa: E402
 import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
-STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "quality_sweep", "fid_sanity", "precision_curves"]
+STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "quality_sweep", "fid_sanity", "precision_curves", "leaderboard"]
 
 
 class FakeTraining:
