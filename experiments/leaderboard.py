@@ -23,12 +23,14 @@ Stages (`--stage`):
     python experiments/leaderboard.py --stage final --seeds 0 1 2
     python experiments/leaderboard.py --report-only              # the document from the records
     python experiments/leaderboard.py --list --stage screen       # what is done, what is to run
+    python experiments/leaderboard.py --plan                      # run counts and the CPU time still to spend
     python experiments/leaderboard.py --smoke                     # every configuration, 2 tiny steps
 
 Each finished run is one JSON under docs/results/leaderboard/runs/ (skipped on re-run; its key
 includes a hash of the resolved config, so a changed default makes a new run); a run that
 diverges (non-finite loss or weights) is recorded as diverged, not retried. The document is
-docs/results/leaderboard/README.md; presets from it: experiments/leaderboard_presets.py.
+docs/results/leaderboard/leaderboard.md (generated; its verdict and budget block is also written
+into the hand-written README.md beside it); presets from it: experiments/leaderboard_presets.py.
 """
 
 from __future__ import annotations
@@ -279,6 +281,66 @@ def measure(run_dir: Path, spec, args) -> dict:
     return {"diverged_step": json.loads(marker.read_text())["diverged_step"]} if marker.exists() else {}
 
 
+# --------------------------------------------------------------------------- the plan
+# CPU cost per run, estimated from documented timings, not measured by the plan: the
+# fashion-mnist-acmod preset (the nets and batch of both base presets) trained 5,000 steps in
+# about 1,100 s on one thread (docs/results/quality/README.md): 0.22 s per generator step.
+CPU_S_PER_STEP = 0.22
+D_STEP_SHARE = 0.5   # assumed share of a step spent on D's update: each extra D step adds it
+EVAL_CPU_S = 120.0   # assumed: the final evaluation (5,000 fakes, every metric) and the curves' evaluations
+
+
+def run_cost_s(spec) -> float:
+    """Estimated CPU seconds of one run (training at one thread plus its evaluations)."""
+    d_steps = next((int(o.split("=", 1)[1]) for o in reversed(spec.overrides) if o.startswith("train.d_steps=")), 1)
+    return spec.steps * CPU_S_PER_STEP * (1 + D_STEP_SHARE * (d_steps - 1)) + EVAL_CPU_S
+
+
+def plan(args) -> dict[str, dict[str, float]]:
+    """Per data set: the screening and final runs of the study and how many have records, and the
+    estimated CPU seconds of those still to run. A method whose screening is incomplete has no
+    chosen configuration yet: its final runs are counted at the mean cost of its configurations.
+    Trains nothing."""
+    run = runner.Runner(STUDY, args, trainer, evaluator)
+    out = {}
+    for ds in args.datasets:
+        configs = config_settings(args, ds)
+        screen = [make_spec(STUDY, args, s, ds, args.seeds[0], []) for s in configs]
+        chosen = {m: label for m, (label, _) in choices(args, ds, configs).items()}
+        if ds == "mnist5k" and "ac_mod" in args.methods and chosen.get("ac_mod") != QUICKSTART:
+            chosen["ac_mod (quickstart)"] = QUICKSTART
+        final, unknown_s = [], 0.0
+        for m, label in chosen.items():
+            if label is None:
+                mine = [sp for sp, s in zip(screen, configs) if method_of(s.label) == m]
+                unknown_s += (len(args.seeds) - 1) * sum(map(run_cost_s, mine)) / len(mine)
+                continue
+            setting = next(s for s in configs if s.label == label)
+            final += [make_spec(STUDY, args, setting, ds, seed, []) for seed in args.seeds[1:]]
+        done = {k: sum(run.cached(sp) is not None for sp in v) for k, v in (("screen", screen), ("final", final))}
+        todo = [sp for sp in screen + final if run.cached(sp) is None]
+        out[ds] = {"steps": runner.study_steps(STUDY, args, ds), "screen": len(screen), "screen_done": done["screen"],
+                   "final": len(final) + (len(args.seeds) - 1) * sum(v is None for v in chosen.values()),
+                   "final_done": done["final"], "cpu_s": sum(map(run_cost_s, todo)) + unknown_s}
+    return out
+
+
+def print_plan(args) -> int:
+    rows = plan(args)
+    print(f"leaderboard plan: {len(args.methods)} methods, {args.configs} configurations per method and data set "
+          f"(the tuning budget, equal for every method), screening on seed {args.seeds[0]}, the chosen configuration "
+          f"on seeds {' '.join(map(str, args.seeds))}")
+    print(f"{'data set':15} {'steps':>6} {'screening runs (done)':>22} {'final runs (done)':>18} {'CPU-hours to run':>17}")
+    for ds, r in rows.items():
+        print(f"{ds:15} {r['steps']:>6} {r['screen']:>15} ({r['screen_done']:>4}) {r['final']:>11} ({r['final_done']:>4})"
+              f" {r['cpu_s'] / 3600:>17.1f}")
+    total = sum(r["cpu_s"] for r in rows.values()) / 3600
+    print(f"total: {sum(r['screen'] + r['final'] for r in rows.values())} runs, about {total:.0f} CPU-hours still to "
+          f"run (estimate: {CPU_S_PER_STEP} s per generator step at one thread, +{D_STEP_SHARE:.0%} per extra D step, "
+          f"{EVAL_CPU_S:.0f} s of evaluation per run); about {total / 2:.0f} hours on 2 cores with --workers 2")
+    return 0
+
+
 # --------------------------------------------------------------------------- command line
 def add_arguments(ap) -> None:
     ap.add_argument("--stage", choices=("screen", "final", "all"), default="all",
@@ -289,6 +351,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--configs", type=int, default=CONFIGS,
                     help=f"configurations per method, the tuning budget (default {CONFIGS}); configuration i is "
                          "the same for any budget ≥ i + 1, so a larger budget reuses the smaller one's runs")
+    ap.add_argument("--plan", action="store_true",
+                    help="print the runs of the study (screening and final, how many have records) and an estimate of "
+                         "the CPU time still to spend, then exit; trains nothing")
     ap.add_argument("--smoke", action="store_true",
                     help="train every configuration of the grid for 2 steps with tiny nets (in this process, "
                          "nothing recorded) to catch a configuration that cannot run, then exit")
@@ -346,7 +411,8 @@ STUDY = Study(
     name="leaderboard", title="Leaderboard: every conditioning method at its best, equal tuning budgets",
     settings=settings, steps=STEPS["mnist5k"], dataset_steps=dict(STEPS), seeds=(0, 1, 2), datasets=DATASETS,
     evaluation=Evaluation(METRICS, num_samples=NUM_FAKES), series=SERIES, measure=measure,
-    identity_config=True, document_grid=document_grid, report=report, add_arguments=add_arguments, doc="README", description=__doc__,
+    identity_config=True, document_grid=document_grid, report=report, add_arguments=add_arguments, doc="leaderboard",
+    description=__doc__,
     baseline=Baseline(QUICKSTART, ("fid", "recall", "conditional_accuracy"), learned_metric="conditional_accuracy",
                       at_least={ds: t["conditional_accuracy"] for ds, t in TARGETS.items()}),
 )
@@ -355,6 +421,8 @@ STUDY = Study(
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _, args = runner.parse({"leaderboard": STUDY}, argv)
+    if args.plan:
+        return print_plan(args)
     if args.smoke:
         return smoke(args)
     return runner.main(STUDY, argv, trainer=trainer, evaluator=evaluator)

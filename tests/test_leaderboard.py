@@ -148,14 +148,21 @@ def test_stages_reuse_records_record_divergence_and_build_the_document(fake, tmp
     assert len(fake.trained) == 8 and not any("-s0-" in k for k in fake.trained)
     assert {re.sub(r"-3000st-s\d-.*", "", k) for k in fake.trained} == {
         "mnist5k-ac-mod-cfg00", "mnist5k-pd-cfg01", "mnist5k-concat-cfg01", "mnist5k-2c-cfg01"}
-    text = (tmp_path / "docs" / "README.md").read_text()
+    text = (tmp_path / "docs" / "leaderboard.md").read_text()
+    readme = (tmp_path / "docs" / "README.md").read_text()  # the generated block beside hand-written text
+    assert "<!-- begin generated: leaderboard -->" in readme and "[`leaderboard.md`](leaderboard.md)" in readme
+    head = next(line for line in text.splitlines() if line.startswith("| rank |"))
+    assert "cond. acc. (target ≥ 0.95)" in head and "recall (target ≥ 0.5)" in head and "FID |" in head
     rows = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| ") and "cfg0" in line
             and "train CPU" not in line and "`" in line.split("|")[2]}
-    assert rows["`pd`"].startswith("| 1 |") and "| met |" in rows["`pd`"]
+    # pd cfg01: FID 5.0, 5.3, 5.6: mean ± std [the 95 % Student interval of the mean]
+    assert "| 5.3 ± 0.3 [4.6, 6.0] |" in rows["`pd`"]
+    assert rows["`pd`"].startswith("| 1 |") and "cond. acc. ≥ 0.95: met; recall ≥ 0.5: met |" in rows["`pd`"]
     # ac_mod (10.0, 10.3, 10.6) and concat (9.6, 9.9, 10.2): no interval separates them: a tie
     assert rows["`concat`"].startswith("| 2 (tie) |") and rows["`ac_mod`"].startswith("| 2 (tie) |")
     assert rows["`2c`"].startswith("| 4 |")
-    assert "missed: conditional_accuracy" in rows["`2c`"]
+    # constant accuracy 0.11 over seeds: its interval is [0.11, 0.11], below the target
+    assert "cond. acc. ≥ 0.95: missed; recall ≥ 0.5: met |" in rows["`2c`"]
     assert text.index("**real data**") < text.index("`pd`")
     assert "**`2c`**" in text and "chance 0.10" in text and "1 of its configurations diverged" in text
     assert "peaked at" in text  # the accuracy curve rose and fell
@@ -204,6 +211,42 @@ def test_presets_resolve_to_the_runs_config(tmp_path):
     assert text.startswith(leaderboard_presets.MARKER) and yaml.safe_load(text)["description"] == "test"
 
 
+def test_target_status_reads_the_interval_of_the_mean():
+    from leaderboard_report import mean_interval, target_status
+
+    # mean 0.97, s 0.01: 0.97 ± 4.303 · 0.01 / √3 = [0.945, 0.995] contains 0.95, although every seed is above it
+    assert target_status([0.96, 0.97, 0.98], 0.95) == "unresolved"
+    assert target_status([0.96, 0.965, 0.97], 0.95) == "met"            # [0.953, 0.977]
+    assert target_status([0.90, 0.91, 0.92], 0.95) == "missed"          # [0.885, 0.935]
+    assert target_status([0.96], 0.95) == "met (1 seed)" and target_status([], 0.95) == "no record"
+    # mean 2, s = 1, n = 3: half-width t_{0.975, 2} · 1/√3 = 4.303 / 1.732 = 2.484
+    assert mean_interval([1.0, 2.0, 3.0], 3) == "2.000 ± 1.000 [-0.484, 4.484]"
+    assert mean_interval([7.0], 1) == "7.0"
+
+
+def test_plan_counts_the_runs_and_estimates_their_cpu_time(fake, tmp_path, capsys):
+    common = ["--methods", "ac_mod", "pd", "--datasets", "mnist5k", "--configs", "3",
+              "--runs", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
+    rows = lb.plan(args_of(*common))
+    # before screening: 2 methods × 3 configurations; final: 2 seeds more of each method + the quickstart's
+    assert {k: rows["mnist5k"][k] for k in ("steps", "screen", "screen_done", "final", "final_done")} == {
+        "steps": 3000, "screen": 6, "screen_done": 0, "final": 6, "final_done": 0}
+    settings = lb.config_settings(args_of(*common), "mnist5k")
+    specs = [runner.make_spec(lb.STUDY, args_of(*common), s, "mnist5k", 0, []) for s in settings]
+    per_run = [3000 * lb.CPU_S_PER_STEP * (1 + lb.D_STEP_SHARE * ("train.d_steps=2" in sp.overrides)) + lb.EVAL_CPU_S
+               for sp in specs]
+    expected = sum(per_run) + 2 * (sum(per_run[:3]) / 3 + sum(per_run[3:]) / 3) + 2 * per_run[0]
+    assert rows["mnist5k"]["cpu_s"] == pytest.approx(expected)
+    assert lb.main(["--stage", "screen", *common]) == 0 and len(fake.trained) == 6
+    rows = lb.plan(args_of(*common))["mnist5k"]
+    # screened: ac_mod chose cfg00 (the quickstart's), pd cfg01; 2 seeds more of each are left
+    assert (rows["screen_done"], rows["final"], rows["final_done"]) == (6, 4, 0)
+    assert rows["cpu_s"] == pytest.approx(2 * per_run[0] + 2 * per_run[4])
+    assert lb.main(["--plan", *common]) == 0 and "about 0 CPU-hours" not in capsys.readouterr().out
+    assert len(fake.trained) == 6  # the plan trained nothing
+
+
+@pytest.mark.slow
 def test_smoke_trains_every_configuration_briefly(capsys):
     """--smoke: the configurations validation accepts also run (2 tiny steps and a 20-fake evaluation)."""
     assert lb.main(["--smoke", "--methods", "am-dynamic", "--configs", "2", "--datasets", "mnist5k"]) == 0
