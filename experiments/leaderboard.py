@@ -17,7 +17,8 @@ Stages (`--stage`):
   final   per method and data set the configuration the criterion chooses from the screening
           records (CRITERION below), on every seed; plus the anchor of ac_mod (= today's
           quickstart) on MNIST-5k, the reference of the quickstart check;
-  all     both (default): what the document is built from.
+  all     both (default; screening first, then the final stage from its records): what the
+          document is built from.
 
     python experiments/leaderboard.py --stage screen --methods ac_mod pd --datasets mnist5k
     python experiments/leaderboard.py --stage final --seeds 0 1 2
@@ -425,6 +426,12 @@ def main(argv=None) -> int:
         return print_plan(args)
     if args.smoke:
         return smoke(args)
+    if args.stage == "all" and not (args.list or args.report_only):
+        # the final stage's grid is chosen from the screening records: screen first, then build it
+        rc = runner.main(STUDY, argv + ["--stage", "screen"], trainer=trainer, evaluator=evaluator)
+        if rc != 0:
+            return rc
+        return runner.main(STUDY, argv + ["--stage", "final"], trainer=trainer, evaluator=evaluator)
     return runner.main(STUDY, argv, trainer=trainer, evaluator=evaluator)
 
 

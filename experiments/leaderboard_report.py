@@ -31,6 +31,10 @@ def _mean(values):
     return statistics.fmean(values) if values else math.nan
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
 def _cpu_min(recs):
     return [r["cpu_s"] / 60 for r in recs if r.get("cpu_s")]
 
@@ -280,7 +284,7 @@ def misses(board: Board) -> list[str]:
            f"{t['recall']}; `label` and the self-labeled methods: recall only)\n"]
     for m in failing:
         reached = ", ".join(f"{k.replace('_', ' ')} {mean_sd(board.values(m, k))}" for k in lb.TARGETS[board.ds])
-        out.append(f"- **`{m}`** ({board.choice[m][0]}, {len(board.records(m))} seeds) reached {reached}; "
+        out.append(f"- **`{m}`** ({board.choice[m][0]}, {_seeds(len(board.records(m)))}) reached {reached}; "
                    f"chosen as {board.choice[m][1]}. Why: {diagnosis(board, m)}")
     labels = [board.choice[m][0] for m in failing]
     anchor = lb.QUICKSTART if board.r.select(lb.QUICKSTART, board.ds) else None
@@ -396,7 +400,7 @@ def protocol(lb, args) -> list[str]:
             f"seeds {', '.join(map(str, args.seeds))}.",
             f"- **Choice**: {lb.CRITERION} The screening seed is one of the final seeds, so the chosen configurations' "
             "means carry a small selection bias, the same for every method.",
-            f"- **Evaluation**: the final EMA generator, {lb.NUM_FAKES:,} fakes (every class equally often), domain "
+            f"- **Evaluation**: the final EMA generator, {args.num_samples or lb.NUM_FAKES:,} fakes (every class equally often), domain "
             "classifier features, the run's real reference (`auto`: MNIST-5k the train split, Fashion-MNIST the test "
             "split); FID, intra-FID, precision / recall / density / coverage (k = 5), conditional accuracy, AM Score "
             "(lower is better), clustering ACC / NMI / ARI for the self-labeled. Curves: 1,000 fakes every 500 steps.",

@@ -188,6 +188,20 @@ def test_stages_reuse_records_record_divergence_and_build_the_document(fake, tmp
     assert leaderboard_presets.main(argv + ["--check"]) == 1
 
 
+def test_stage_all_screens_then_runs_the_chosen_configurations(fake, tmp_path):
+    """The default stage in one invocation: the final grid is chosen from the screening records
+    that same invocation wrote (not from the records present when it started)."""
+    argv = ["--methods", "ac_mod", "pd", "--datasets", "mnist5k", "--configs", "2",
+            "--runs", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
+    assert lb.main(argv) == 0
+    # screening 2 × 2 on seed 0; then ac_mod cfg00 (meets both targets) and pd cfg01 on seeds 1, 2
+    assert sorted(re.sub(r"-3000st-(s\d)-.*", r" \1", k) for k in fake.trained) == [
+        "mnist5k-ac-mod-cfg00 s0", "mnist5k-ac-mod-cfg00 s1", "mnist5k-ac-mod-cfg00 s2", "mnist5k-ac-mod-cfg01 s0",
+        "mnist5k-pd-cfg00 s0", "mnist5k-pd-cfg01 s0", "mnist5k-pd-cfg01 s1", "mnist5k-pd-cfg01 s2"]
+    text = (tmp_path / "docs" / "leaderboard.md").read_text()
+    assert "| `pd` | pd cfg01 | 3 |" in text and "| `ac_mod` | ac_mod cfg00 | 3 |" in text
+
+
 def test_presets_resolve_to_the_runs_config(tmp_path):
     """A preset written from a record trains exactly the record's config (seed aside); a
     hand-written preset of the same name is kept and the generated one is NAME-tuned."""
