@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -150,6 +151,16 @@ class Study:
     workers: int = 1
     cache_version: str = "1"
     description: str = ""
+    dataset_steps: dict[str, int] = field(default_factory=dict)
+    """Per-data-set step budget used when --steps is not given (e.g. {"fashion-mnist": 5000});
+    data sets not named here get `steps`."""
+    document_grid: Callable[[argparse.Namespace], argparse.Namespace] | None = None
+    """The arguments of the grid the document is built from when it is more than this
+    invocation's (e.g. every method and stage of a study run in parts): `document_grid(args)`."""
+    identity_config: bool = False
+    """Key each run by its resolved config too (a hash of `load_config(preset, overrides)`
+    without description and train.threads), so a changed default or preset value makes a new
+    run instead of reusing a record trained with the old one."""
 
     @property
     def doc_name(self) -> str:
@@ -222,8 +233,9 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         steps = None
     else:
         data = [f"data.name={ds}"] if ds else []
+        steps = study_steps(study, args, ds)
         overrides = tuple(data + list(study.dataset_overrides.get(ds or "", ())) + list(study.overrides)
-                          + list(s.overrides) + extra + [f"train.steps={args.steps}"]
+                          + list(s.overrides) + extra + [f"train.steps={steps}"]
                           + ([f"seed={seed}"] if seed is not None else []) + list(args.overrides))
         ev = _evaluation(study, args)
         identity = {"preset": s.preset, "overrides": _identity_overrides(overrides),
@@ -231,9 +243,41 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         if study.measure is not None:
             identity["measure"] = {"num_samples": getattr(args, "num_samples", None),
                                    **{a: getattr(args, a) for a in study.identity_args}}
-        steps = args.steps
+        if study.identity_config:
+            identity["config"] = resolved_config_digest(s.preset, overrides)
     return RunSpec(study.name, study.part, s.label, ds or "", seed, steps, s.preset, overrides,
                    json.dumps(identity, sort_keys=True))
+
+
+def study_steps(study: Study, args, ds: str | None) -> int:
+    """--steps when given, else the data set's budget (`Study.dataset_steps`), else `Study.steps`."""
+    if getattr(args, "steps", None) is not None:
+        return args.steps
+    return study.dataset_steps.get(ds or "", study.steps)
+
+
+def resolved_config_digest(preset: str, overrides) -> str:
+    """A hash of the validated config a run would train with (description and train.threads
+    left out): what `Study.identity_config` adds to a run's identity."""
+    return _config_digest(preset, tuple(_identity_overrides(overrides)))
+
+
+@functools.lru_cache(maxsize=None)
+def _config_digest(preset: str, overrides: tuple[str, ...]) -> str:
+    from condgan.validation import load_config
+
+    cfg = load_config(_preset_source(preset), list(overrides)).to_dict()
+    cfg.pop("description", None)
+    cfg["train"].pop("threads", None)
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=None)
+def _preset_source(preset: str) -> dict:
+    """The preset's YAML, read once (load_config copies a dict source before applying overrides)."""
+    from condgan.config import read_config_source
+
+    return read_config_source(preset)
 
 
 def _evaluation(study: Study, args) -> Evaluation | None:
@@ -464,7 +508,9 @@ class Runner:
 def add_arguments(ap: argparse.ArgumentParser, study: Study) -> None:
     num = study.evaluation.num_samples if isinstance(study.evaluation, Evaluation) else None
     ap.add_argument("--seeds", nargs="+", type=int, default=list(study.seeds))
-    ap.add_argument("--steps", type=int, default=study.steps, help=f"generator steps per run (default {study.steps})")
+    per = ", ".join(f"{d} {n}" for d, n in study.dataset_steps.items())
+    ap.add_argument("--steps", type=int, default=None if study.dataset_steps else study.steps,
+                    help=f"generator steps per run (default {study.steps}" + (f"; per data set: {per}" if per else "") + ")")
     ap.add_argument("--num-samples", type=int, default=num, help="fakes per evaluation")
     if len([d for d in study.datasets if d]) > 0:
         ap.add_argument("--datasets", nargs="+", default=list(study.datasets))
@@ -535,6 +581,14 @@ def main(studies: Study | dict[str, Study], argv=None, trainer=subprocess_traine
         print("\n".join(["failed runs (their records were not written):"] + failures), file=sys.stderr)
         print(cpu_line(t0, c0, children0))
         return 1
+    written = runner.written
+    if study.document_grid is not None:  # the document covers every record of the larger grid
+        args = study.document_grid(args)
+        specs = build_grid(study, args)
+        runner = Runner(study, args, trainer, evaluator)
+        records = [r for r in map(runner.cached, specs) if r is not None]
+        missing = [s for s in specs if s.key not in {r["key"] for r in records}]
+        runner.written = written
     ok = write_document(study, args, specs, records, missing, runner)
     print(f"{runner.written} run records written now, {len(records) - runner.written} reused, {len(missing)} missing")
     print(cpu_line(t0, c0, children0))

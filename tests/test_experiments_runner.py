@@ -21,7 +21,7 @@ import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
 STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "seed004_2c", "quality_sweep", "fid_sanity",
-               "precision_curves"]
+               "precision_curves", "leaderboard"]
 
 
 class FakeTraining:
