@@ -130,7 +130,7 @@ class Study:
     name: str
     title: str
     settings: Sequence[Setting] | Callable[[argparse.Namespace], Sequence[Setting]]
-    steps: int
+    steps: int | dict[str, int]
     seeds: tuple[int, ...] = (0, 1, 2)
     datasets: tuple[str | None, ...] = (None,)
     dataset_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -154,6 +154,16 @@ class Study:
     @property
     def doc_name(self) -> str:
         return self.doc or self.part or "tables"
+
+    def steps_for(self, dataset: str | None, args: argparse.Namespace | None = None) -> int:
+        """The step budget of a data set's runs: `--steps` when given, else `steps` (a number, or
+        {data set: number} when the data sets need different budgets)."""
+        given = getattr(args, "steps", None)
+        if given is not None:
+            return given
+        if isinstance(self.steps, dict):
+            return self.steps[dataset or ""]
+        return self.steps
 
 
 @dataclass(frozen=True)
@@ -222,8 +232,9 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         steps = None
     else:
         data = [f"data.name={ds}"] if ds else []
+        steps = study.steps_for(ds, args)
         overrides = tuple(data + list(study.dataset_overrides.get(ds or "", ())) + list(study.overrides)
-                          + list(s.overrides) + extra + [f"train.steps={args.steps}"]
+                          + list(s.overrides) + extra + [f"train.steps={steps}"]
                           + ([f"seed={seed}"] if seed is not None else []) + list(args.overrides))
         ev = _evaluation(study, args)
         identity = {"preset": s.preset, "overrides": _identity_overrides(overrides),
@@ -231,7 +242,6 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         if study.measure is not None:
             identity["measure"] = {"num_samples": getattr(args, "num_samples", None),
                                    **{a: getattr(args, a) for a in study.identity_args}}
-        steps = args.steps
     return RunSpec(study.name, study.part, s.label, ds or "", seed, steps, s.preset, overrides,
                    json.dumps(identity, sort_keys=True))
 
@@ -464,7 +474,9 @@ class Runner:
 def add_arguments(ap: argparse.ArgumentParser, study: Study) -> None:
     num = study.evaluation.num_samples if isinstance(study.evaluation, Evaluation) else None
     ap.add_argument("--seeds", nargs="+", type=int, default=list(study.seeds))
-    ap.add_argument("--steps", type=int, default=study.steps, help=f"generator steps per run (default {study.steps})")
+    default = (", ".join(f"{k}: {v}" for k, v in study.steps.items()) if isinstance(study.steps, dict)
+               else study.steps)
+    ap.add_argument("--steps", type=int, default=None, help=f"generator steps per run (default {default})")
     ap.add_argument("--num-samples", type=int, default=num, help="fakes per evaluation")
     if len([d for d in study.datasets if d]) > 0:
         ap.add_argument("--datasets", nargs="+", default=list(study.datasets))
@@ -490,14 +502,22 @@ def parse(studies: dict[str, Study], argv=None) -> tuple[Study, argparse.Namespa
         ap = argparse.ArgumentParser(description=study.description or study.title,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(ap, study)
-        return study, ap.parse_args(argv)
+        return study, _default_steps(study, ap.parse_args(argv))
     ap = argparse.ArgumentParser(description=next(iter(studies.values())).description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="part", required=True)
     for name, study in studies.items():
         add_arguments(sub.add_parser(name, help=study.title.replace("%", "%%")), study)
     args = ap.parse_args(argv)
-    return studies[args.part], args
+    return studies[args.part], _default_steps(studies[args.part], args)
+
+
+def _default_steps(study: Study, args: argparse.Namespace) -> argparse.Namespace:
+    """`args.steps` is the study's single budget unless given; it stays None for a study whose
+    budget differs per data set (then `Study.steps_for` picks each data set's)."""
+    if args.steps is None and not isinstance(study.steps, dict):
+        args.steps = study.steps
+    return args
 
 
 def cpu_line(t0: float, c0: float, children0: float) -> str:
