@@ -69,7 +69,7 @@ class ModelConfig:
     net: str = "dcgan"
     """Network family: dcgan or resnet (images), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2)."""
+    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
     cond_weight: float = 1.0
     """λ, the weight of the conditioning loss."""
     labeling: str = "predefined"
