@@ -29,7 +29,8 @@ from condgan.registry import suggest
 @dataclass
 class DataConfig:
     name: str = "mnist5k"
-    """Registered data source: mnist5k, fashion-mnist, digits, folder, cifar10, ring2d, grid2d, mog1d."""
+    """Registered data source: mnist5k, mnist5k-pairs, fashion-mnist, digits, folder, cifar10, ring2d, grid2d,
+    mog1d."""
     root: Optional[str] = None
     """Directory for file-based sources (fashion-mnist, folder, cifar10)."""
     download: bool = False
