@@ -126,13 +126,15 @@ class TermConditioning(ConditioningMethod):
     stands_on: Optional[str] = None
 
     def condition_heads(self, feat_dim: int, spectral_norm: bool) -> dict[str, nn.Module]:
+        """The term's heads on h (named as in `term_heads`); ψ is added by `heads`."""
         raise NotImplementedError
 
-    def d_term(self, real: Outputs, fake: Outputs, real_labels: Labels, fake_labels: Labels
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def d_term(self, real: Outputs, fake: Outputs, real_labels: Labels, fake_labels: Labels):
+        """(T_D, logs): the unweighted term of the discriminator loss."""
         raise NotImplementedError
 
-    def g_term(self, fake: Outputs, fake_labels: Labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def g_term(self, fake: Outputs, fake_labels: Labels):
+        """(T_G, logs): the unweighted term of the generator loss."""
         raise NotImplementedError
 
     def heads(self, feat_dim, spectral_norm):
