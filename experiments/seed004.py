@@ -217,7 +217,7 @@ def manyclass_report(ctx) -> list[str]:
             out += [f"![]({png.name})", ""]
         png = ctx.figure(f"{key.split('.')[1]}_per_seed.png")
         if per_seed_figure(ctx, key, png, what):
-            out += [f"{what.capitalize()} of every seed:\n", f"![]({png.name})", ""]
+            out += [f"{what[0].upper()}{what[1:]} of every seed:\n", f"![]({png.name})", ""]
     png = ctx.figure("diag_feature_norm.png")
     if plot_series(ctx.results, None, "diag_feature_norm", png, "D's trunk-feature norm on reals (mean ± std over seeds)",
                    ylabel="feature norm"):
