@@ -29,7 +29,8 @@ from condgan.registry import suggest
 @dataclass
 class DataConfig:
     name: str = "mnist5k"
-    """Registered data source: mnist5k, fashion-mnist, digits, folder, cifar10, ring2d, grid2d, mog1d."""
+    """Registered data source: mnist5k, mnist5k-pairs, fashion-mnist, digits, folder, cifar10, ring2d, grid2d,
+    mog1d."""
     root: Optional[str] = None
     """Directory for file-based sources (fashion-mnist, folder, cifar10)."""
     download: bool = False
@@ -69,7 +70,7 @@ class ModelConfig:
     net: str = "dcgan"
     """Network family: dcgan or resnet (images), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2)."""
+    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
     cond_weight: Optional[float] = None
     """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
     (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""

@@ -320,7 +320,7 @@ def plan(args) -> dict[str, dict[str, float]]:
             final += [make_spec(STUDY, args, setting, ds, seed, []) for seed in args.seeds[1:]]
         done = {k: sum(run.cached(sp) is not None for sp in v) for k, v in (("screen", screen), ("final", final))}
         todo = [sp for sp in screen + final if run.cached(sp) is None]
-        out[ds] = {"steps": runner.study_steps(STUDY, args, ds), "screen": len(screen), "screen_done": done["screen"],
+        out[ds] = {"steps": STUDY.steps_for(ds, args), "screen": len(screen), "screen_done": done["screen"],
                    "final": len(final) + (len(args.seeds) - 1) * sum(v is None for v in chosen.values()),
                    "final_done": done["final"], "cpu_s": sum(map(run_cost_s, todo)) + unknown_s}
     return out
@@ -410,7 +410,7 @@ def smoke(args) -> int:
 
 STUDY = Study(
     name="leaderboard", title="Leaderboard: every conditioning method at its best, equal tuning budgets",
-    settings=settings, steps=STEPS["mnist5k"], dataset_steps=dict(STEPS), seeds=(0, 1, 2), datasets=DATASETS,
+    settings=settings, steps=dict(STEPS), seeds=(0, 1, 2), datasets=DATASETS,
     evaluation=Evaluation(METRICS, num_samples=NUM_FAKES), series=SERIES, measure=measure,
     identity_config=True, document_grid=document_grid, report=report, add_arguments=add_arguments, doc="leaderboard",
     description=__doc__,

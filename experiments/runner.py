@@ -131,7 +131,7 @@ class Study:
     name: str
     title: str
     settings: Sequence[Setting] | Callable[[argparse.Namespace], Sequence[Setting]]
-    steps: int
+    steps: int | dict[str, int]
     seeds: tuple[int, ...] = (0, 1, 2)
     datasets: tuple[str | None, ...] = (None,)
     dataset_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -151,9 +151,6 @@ class Study:
     workers: int = 1
     cache_version: str = "1"
     description: str = ""
-    dataset_steps: dict[str, int] = field(default_factory=dict)
-    """Per-data-set step budget used when --steps is not given (e.g. {"fashion-mnist": 5000});
-    data sets not named here get `steps`."""
     document_grid: Callable[[argparse.Namespace], argparse.Namespace] | None = None
     """The arguments of the grid the document is built from when it is more than this
     invocation's (e.g. every method and stage of a study run in parts): `document_grid(args)`."""
@@ -165,6 +162,16 @@ class Study:
     @property
     def doc_name(self) -> str:
         return self.doc or self.part or "tables"
+
+    def steps_for(self, dataset: str | None, args: argparse.Namespace | None = None) -> int:
+        """The step budget of a data set's runs: `--steps` when given, else `steps` (a number, or
+        {data set: number} when the data sets need different budgets)."""
+        given = getattr(args, "steps", None)
+        if given is not None:
+            return given
+        if isinstance(self.steps, dict):
+            return self.steps[dataset or ""]
+        return self.steps
 
 
 @dataclass(frozen=True)
@@ -233,7 +240,7 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         steps = None
     else:
         data = [f"data.name={ds}"] if ds else []
-        steps = study_steps(study, args, ds)
+        steps = study.steps_for(ds, args)
         overrides = tuple(data + list(study.dataset_overrides.get(ds or "", ())) + list(study.overrides)
                           + list(s.overrides) + extra + [f"train.steps={steps}"]
                           + ([f"seed={seed}"] if seed is not None else []) + list(args.overrides))
@@ -247,13 +254,6 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
             identity["config"] = resolved_config_digest(s.preset, overrides)
     return RunSpec(study.name, study.part, s.label, ds or "", seed, steps, s.preset, overrides,
                    json.dumps(identity, sort_keys=True))
-
-
-def study_steps(study: Study, args, ds: str | None) -> int:
-    """--steps when given, else the data set's budget (`Study.dataset_steps`), else `Study.steps`."""
-    if getattr(args, "steps", None) is not None:
-        return args.steps
-    return study.dataset_steps.get(ds or "", study.steps)
 
 
 def resolved_config_digest(preset: str, overrides) -> str:
@@ -508,9 +508,9 @@ class Runner:
 def add_arguments(ap: argparse.ArgumentParser, study: Study) -> None:
     num = study.evaluation.num_samples if isinstance(study.evaluation, Evaluation) else None
     ap.add_argument("--seeds", nargs="+", type=int, default=list(study.seeds))
-    per = ", ".join(f"{d} {n}" for d, n in study.dataset_steps.items())
-    ap.add_argument("--steps", type=int, default=None if study.dataset_steps else study.steps,
-                    help=f"generator steps per run (default {study.steps}" + (f"; per data set: {per}" if per else "") + ")")
+    default = (", ".join(f"{k}: {v}" for k, v in study.steps.items()) if isinstance(study.steps, dict)
+               else study.steps)
+    ap.add_argument("--steps", type=int, default=None, help=f"generator steps per run (default {default})")
     ap.add_argument("--num-samples", type=int, default=num, help="fakes per evaluation")
     if len([d for d in study.datasets if d]) > 0:
         ap.add_argument("--datasets", nargs="+", default=list(study.datasets))
@@ -536,14 +536,22 @@ def parse(studies: dict[str, Study], argv=None) -> tuple[Study, argparse.Namespa
         ap = argparse.ArgumentParser(description=study.description or study.title,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(ap, study)
-        return study, ap.parse_args(argv)
+        return study, _default_steps(study, ap.parse_args(argv))
     ap = argparse.ArgumentParser(description=next(iter(studies.values())).description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="part", required=True)
     for name, study in studies.items():
         add_arguments(sub.add_parser(name, help=study.title.replace("%", "%%")), study)
     args = ap.parse_args(argv)
-    return studies[args.part], args
+    return studies[args.part], _default_steps(studies[args.part], args)
+
+
+def _default_steps(study: Study, args: argparse.Namespace) -> argparse.Namespace:
+    """`args.steps` is the study's single budget unless given; it stays None for a study whose
+    budget differs per data set (then `Study.steps_for` picks each data set's)."""
+    if args.steps is None and not isinstance(study.steps, dict):
+        args.steps = study.steps
+    return args
 
 
 def cpu_line(t0: float, c0: float, children0: float) -> str:

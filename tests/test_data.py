@@ -19,7 +19,7 @@ def cfg(**kw) -> DataConfig:
 
 
 def test_registered_sources():
-    assert set(DATASETS.names()) == {"mnist5k", "fashion-mnist", "digits", "folder", "cifar10",
+    assert set(DATASETS.names()) == {"mnist5k", "mnist5k-pairs", "fashion-mnist", "digits", "folder", "cifar10",
                                       "ring2d", "grid2d", "mog1d"}
 
 

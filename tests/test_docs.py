@@ -138,6 +138,21 @@ def test_results_are_one_folder_per_study_with_a_readme():
         assert study.name in (RESULTS / "README.md").read_text(), f"docs/results/README.md does not list {study.name}"
 
 
+def test_every_reproduction_opens_with_its_budget_and_baseline():
+    """A reader meets the budget and the baseline's reached quality before any verdict: the first
+    section of every seed study's README is its budget, and it names the baseline (or reference)
+    and says whether it learned."""
+    studies = sorted(RESULTS.glob("seed*/README.md"))
+    assert len(studies) >= 4
+    for path in studies:
+        text = path.read_text()
+        first = re.search(r"^## (.*)$", text, re.M)
+        assert first and first[1].startswith("Budget"), f"{path.relative_to(ROOT)} opens with '{first and first[1]}'"
+        section = text[first.end():text.find("\n## ", first.end())]
+        assert re.search(r"baseline|reference", section), f"{path.relative_to(ROOT)}: no baseline in the budget section"
+        assert re.search(r"learned|learn\b|fit", section), f"{path.relative_to(ROOT)}: no word on whether it learned"
+
+
 def verdict_lines() -> list[tuple[str, str]]:
     return [(f"{p.relative_to(ROOT)}:{i}", line) for p in sorted(RESULTS.rglob("*.md"))
             for i, line in enumerate(p.read_text().splitlines(), 1) if VERDICT.search(line)]

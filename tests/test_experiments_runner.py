@@ -93,6 +93,17 @@ def test_grid_expands_settings_datasets_and_seeds():
     assert good.key.startswith("mnist5k-good-7st-s1-")
 
 
+def test_steps_per_data_set_unless_given():
+    study = toy_study(steps={"mnist5k": 30, "fashion-mnist": 50})
+    specs, args = grid(study)
+    steps = {(s.group, s.steps) for s in specs if s.preset}
+    assert steps == {("mnist5k", 30), ("fashion-mnist", 50)} and args.steps is None
+    assert all(f"train.steps={s.steps}" in s.overrides for s in specs if s.preset)
+    specs, args = grid(study, "--steps", "8")
+    assert {s.steps for s in specs if s.preset} == {8} and args.steps == 8
+    assert grid(toy_study())[1].steps == 7   # a single budget is args.steps, as before
+
+
 def test_settings_filter_keeps_followers_and_references():
     specs, _ = grid(toy_study(), "--settings", "good")
     assert {s.setting for s in specs} == {"good", "figure", "reference"}

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
+from condgan.losses.conditioning.base import CONDITIONING, TermConditioning
 from condgan.nets.layers import maybe_sn
 from condgan.registry import choice_reason
 
@@ -116,7 +116,7 @@ def contrastive_2c_loss(f: torch.Tensor, positive_sim: torch.Tensor, y: torch.Te
 
 
 # ------------------------------------------------------------------ the methods
-class FeatureNormalizedMethod(ConditioningMethod):
+class FeatureNormalizedMethod(TermConditioning):
     """Adversarial head ψ(h) plus `FeatureNormalizedHead`; subclasses give `class_loss`.
 
     L_D = adv_D + λ class_loss(real),   L_G = adv_G + λ class_loss(fake).
@@ -127,6 +127,7 @@ class FeatureNormalizedMethod(ConditioningMethod):
     cond_loss_key = "d_cls"
     default_temperature = 0.5
     """τ when `model.cond_temperature` is unset (each method's paper's value)."""
+    term_heads = ("embed",)
 
     def __init__(self, adversarial, num_classes, cond_weight=None, temperature=None, proj_dim=512):
         super().__init__(adversarial, num_classes, cond_weight)
@@ -156,9 +157,8 @@ class FeatureNormalizedMethod(ConditioningMethod):
         """Whether the loss compares samples with each other (then a batch of 1 cannot work)."""
         return True
 
-    def heads(self, feat_dim, spectral_norm):
-        return {"adv": LinearHead(feat_dim, 1, spectral_norm),
-                "embed": FeatureNormalizedHead(feat_dim, self.num_classes, self.proj_dim, spectral_norm)}
+    def condition_heads(self, feat_dim, spectral_norm):
+        return {"embed": FeatureNormalizedHead(feat_dim, self.num_classes, self.proj_dim, spectral_norm)}
 
     def class_loss(self, embed: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -168,15 +168,13 @@ class FeatureNormalizedMethod(ConditioningMethod):
         f, proxy_sim = split_embedding(embed, self.num_classes)
         return f, proxy_sim, proxy_sim.gather(1, y[:, None]).squeeze(1)
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        adv = self.adv.d_loss(real["adv"], fake["adv"])
+    def d_term(self, real, fake, real_labels, fake_labels):
         cls = self.class_loss(real["embed"], real_labels.y)
-        return adv + self.cond_weight * cls, {"d_adv": adv, "d_cls": cls}
+        return cls, {"d_cls": cls}
 
-    def g_loss(self, fake, fake_labels):
-        adv = self.adv.g_loss(fake["adv"])
+    def g_term(self, fake, fake_labels):
         cls = self.class_loss(fake["embed"], fake_labels.y)
-        return adv + self.cond_weight * cls, {"g_adv": adv, "g_cls": cls}
+        return cls, {"g_cls": cls}
 
 
 @CONDITIONING.register("2c")
