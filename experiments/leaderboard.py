@@ -95,8 +95,10 @@ METHODS = {m.name: m for m in (
     Method("label", ("model.conditioning=label",), LAMBDA, accuracy_target=False,
            note="G's loss ignores the class: exempt from the accuracy target"),
     Method("am", ("model.conditioning=am",), LAMBDA),
-    Method("am-dynamic", ("model.conditioning=am", "model.labeling=dynamic"), LAMBDA,
-           note="AM-GAN with dynamic labeling: G unconditional, each fake labeled by D's class head"),
+    Method("am-dynamic", ("model.conditioning=am", "model.labeling=dynamic", "model.d_minibatch_std=0"), LAMBDA,
+           fixed=("model.d_minibatch_std",),
+           note="AM-GAN with dynamic labeling: G unconditional, each fake labeled by D's class head "
+                "(no minibatch-stddev: a fake's label must not depend on its batch)"),
     Method("tac", ("model.conditioning=tac",), LAMBDA),
     Method("mh", ("model.conditioning=mh", "model.cond_weight=1.0"), fixed=("model.cond_weight",),
            note="no separate conditioning term: λ stays 1"),
@@ -112,9 +114,9 @@ METHODS = {m.name: m for m in (
            {**CGP, "model.codebook_dim": [49, 98, 196]}, fixed=("model.g_conditioning",), self_labeled=True),
     Method("infogan", ("data.unlabeled=true", "model.labeling=infogan", "model.conditioning=none",
                        "model.g_conditioning=concat", "model.info_categories=10", "model.info_continuous=2",
-                       "model.info_weight=1.0", "reg.r2=10.0"),
+                       "model.info_weight=1.0", "reg.r2=10.0", "model.d_minibatch_std=0"),
            {"model.info_weight": [0.5, 1.0, 2.0], "model.info_continuous": [0, 2], "reg.r2": [0.0, 1.0, 10.0]},
-           fixed=("model.g_conditioning",), self_labeled=True),
+           fixed=("model.g_conditioning", "model.d_minibatch_std"), self_labeled=True),
 )}
 
 # Balanced: among configurations 1..n every value of a key appears about equally often; a value

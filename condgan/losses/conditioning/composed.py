@@ -6,7 +6,7 @@ A composition of `TermConditioning` methods is one discriminator with a single a
 
     L_D = adv_D(ψ(x), ψ(x')) + λ Σ_i T_D^i,    L_G = adv_G(ψ(x')) + λ Σ_i T_G^i,
 
-λ = `model.cond_weight` for every term; each part reads its own options (τ, margins, ...). A
+λ = `model.cond_weight` for every term (unset: 1; the seed gives no value for the composition); each part reads its own options (τ, margins, ...). A
 method alone equals its one-part composition. Refused, each with a one-line reason:
 
 - a part whose conditioning is inside its adversarial logit (pd, concat, ca, ca_inner, label,
@@ -48,7 +48,7 @@ class ComposedConditioning(ConditioningMethod):
     cond_loss_key = "d_cond"
     """The sum of the parts' D terms, Σ_i T_D^i (the gradient-norm diagnostic reads it)."""
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, terms=None, **options):
+    def __init__(self, adversarial, num_classes, cond_weight=None, terms=None, **options):
         super().__init__(adversarial, num_classes, cond_weight)
         if terms is None:
             unknown = set(options) - set().union(*(_parameters(p) for p in self.parts))
@@ -59,9 +59,9 @@ class ComposedConditioning(ConditioningMethod):
         self.terms = list(terms)
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         return cls(adversarial, num_classes, cfg.model.cond_weight,
-                   terms=[p.from_config(cfg, adversarial, num_classes) for p in cls.parts])
+                   terms=[p.from_config(cfg, adversarial, num_classes, groups) for p in cls.parts])
 
     @classmethod
     def check(cls, cfg):
