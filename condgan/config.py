@@ -64,7 +64,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan or resnet (images), mlp (vector data)."""
+    """Network family: dcgan, resnet or stylegan2 (images), mlp (vector data)."""
     conditioning: str = "ca"
     """Discriminator-side conditioning method (SPEC §2)."""
     cond_weight: float = 1.0
@@ -132,6 +132,16 @@ class ModelConfig:
     hierarchical_z: bool = False
     """model.net=resnet: BigGAN's hierarchical latent: z is split into one chunk per G block plus
     one for the input layer; each chunk joins its block's conditional-norm input."""
+    w_dim: Optional[int] = None
+    """model.net=stylegan2: dimension of the intermediate latent w; unset = model.z_dim."""
+    mapping_layers: int = 8
+    """model.net=stylegan2: fully connected layers of the mapping network z → w (StyleGAN: 8;
+    stylegan2-ada's CIFAR-10 setting: 2)."""
+    mapping_lr: float = 0.01
+    """model.net=stylegan2: learning-rate multiplier of the mapping network (StyleGAN App. C)."""
+    w_avg_decay: float = 0.995
+    """model.net=stylegan2: decay β of the tracked mean w̄ ← β w̄ + (1 − β) mean(w), the center
+    that sampling's truncation pulls w toward."""
     init: str = "default"
     """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
@@ -171,6 +181,55 @@ class RegConfig:
     translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
     cr_fake: float = 0.0
     """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
+    d_interval: int = 1
+    """Lazy regularization (StyleGAN2 App. B): the penalties above (gp, r1, r2, cr, cr_fake) are
+    computed every d_interval-th D step only, with their weight multiplied by d_interval
+    (StyleGAN2: 16 for R1). 1 = every step."""
+    lecam: float = 0.0
+    """LeCam regularization weight λ (Tseng et al. 2021): λ (E relu(D(x) − α_F)² +
+    E relu(α_R − D(x'))²) with α_R, α_F moving averages of D's outputs on reals / fakes; 0 = off."""
+    lecam_decay: float = 0.99
+    """Decay of LeCam's anchors α_R, α_F (zero-debiased moving averages), in [0, 1)."""
+    pl: float = 0.0
+    """Path-length regularization weight (StyleGAN2 §3.2; stylegan2-ada: 2); style-based G only."""
+    pl_interval: int = 4
+    """Lazy path-length regularization: every pl_interval-th G step, weight × pl_interval."""
+    pl_decay: float = 0.01
+    """Decay β of the path-length running mean a ← a + β (mean length − a)."""
+    pl_batch_shrink: int = 2
+    """The path-length penalty is computed on train.batch_size / pl_batch_shrink fakes."""
+    style_mixing: float = 0.0
+    """Style mixing probability (StyleGAN §3.1; stylegan2-ada: 0.9); style-based G only."""
+
+
+@dataclass
+class AdaptiveConfig:
+    """An augmentation probability p adapted by the overfitting heuristic r_t = E sign(D(x_real))
+    (Karras et al. 2020, "Training GANs with Limited Data", §3). On when target is set or p > 0."""
+
+    p: float = 0.0
+    """Initial p in [0, 1] (the fixed p when target is unset)."""
+    target: Optional[float] = None
+    """Target of r_t in [0, 1] (stylegan2-ada: 0.6); unset = p stays fixed."""
+    interval: int = 4
+    """Adjust p every this many generator steps."""
+    kimg: float = 500.0
+    """Adjustment speed: p moves by at most 1 per kimg·1000 real images shown to D (stylegan2-ada:
+    500; smaller reacts faster, which short runs need)."""
+
+
+@dataclass
+class AdaConfig(AdaptiveConfig):
+    pipeline: list[str] = field(default_factory=lambda: ["bgc"])
+    """ADA operations applied (each with probability p) to every D input: groups blit, geom, color,
+    bgc (= all three, stylegan2-ada's default) or single operations xflip, rotate90, xint, scale,
+    rotate, aniso, xfrac, brightness, contrast, lumaflip, hue, saturation, cutout, noise."""
+
+
+@dataclass
+class ApaConfig(AdaptiveConfig):
+    """Adaptive pseudo augmentation (Jiang et al. 2021): each real in D's step is replaced by a
+    fake (presented as real) with probability p."""
 
 
 @dataclass
@@ -243,6 +302,10 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ada: AdaConfig = field(default_factory=AdaConfig)
+    """Adaptive discriminator augmentation (ADA)."""
+    apa: ApaConfig = field(default_factory=ApaConfig)
+    """Adaptive pseudo augmentation (APA)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""
 
