@@ -285,3 +285,22 @@ def test_style_options_need_a_style_based_net():
         load_config("mnist5k-quickstart", ["model.g_conditioning=adain"])
     cfg = _cfg("model.g_conditioning=adain", "reg.pl=2", "reg.style_mixing=0.9", "model.w_dim=16")
     assert cfg.model.w_dim == 16
+
+
+def test_sampling_truncation_is_psi_in_w_for_style_based_generators():
+    from condgan.training.labeling import CategoryGenerator
+    from condgan.training.latents import latent_truncation
+    from condgan.training.sampling import fixed_latents, sample_grid
+
+    g = _generator().eval()
+    g.mapping_net.w_avg.copy_(torch.randn(6))
+    x, _ = sample_grid(g, 8, [2, 5], 10, 3, seed=4, device="cpu", truncation=0.7)
+    z = fixed_latents(8, 3, 4, "cpu").repeat(2, 1)                  # untruncated z
+    assert torch.allclose(x, g(z, onehot([2, 2, 2, 5, 5, 5]), truncation_psi=0.7), atol=1e-6)
+    assert g.truncation_psi == 1.0                                   # restored after sampling
+    wrapped = CategoryGenerator(g, lambda i: onehot(i.tolist()), 10)  # found inside wrappers too
+    with latent_truncation(wrapped, 0.5) as z_threshold:
+        assert z_threshold is None and g.truncation_psi == 0.5
+    from condgan.nets.resnet import ResNetGenerator
+    with latent_truncation(ResNetGenerator(8, 1, 8, width=2), 0.5) as z_threshold:
+        assert z_threshold == 0.5                                     # other nets: the |z| threshold

@@ -129,7 +129,9 @@ class StyleGAN2Generator(nn.Module):
     penalty call."""
 
     truncates_in_w = True
-    """Sampling's truncation T means ψ in W (w̄ + ψ(w − w̄)), not a |z| threshold."""
+    """Sampling's truncation T means ψ in W (w̄ + ψ(w − w̄)), not a |z| threshold: sampling sets
+    `truncation_psi` (condgan.training.latents.latent_truncation), the default of `forward`."""
+    truncation_psi = 1.0
 
     def __init__(self, z_dim: int, channels: int, image_size: int, width: int = 32, w_dim: int = 128,
                  mapping_layers: int = 8, mapping_lr: float = 0.01, num_conditions: int = 0,
@@ -203,8 +205,10 @@ class StyleGAN2Generator(nn.Module):
             img = upsample_2x(img) + to_image(x, ws[:, i + 2])
         return img
 
-    def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
-        return self.synthesis(self.broadcast(self.mapping(z, cnd, truncation_psi=truncation_psi)), cnd)
+    def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None,
+                truncation_psi: float | None = None) -> torch.Tensor:
+        psi = self.truncation_psi if truncation_psi is None else truncation_psi
+        return self.synthesis(self.broadcast(self.mapping(z, cnd, truncation_psi=psi)), cnd)
 
 
 class DiscriminatorBlock(nn.Module):
