@@ -38,6 +38,9 @@ class DataConfig:
     """Keep only these source classes, relabeled 0..k-1 in the given order."""
     class_fractions: Optional[list[float]] = None
     """Fraction of each (kept) class to keep, e.g. seed 001's 55 %-zeros set."""
+    train_images: Optional[int] = None
+    """Keep about this many training images (the same fraction of every class, deterministic by
+    split_seed; the test split is untouched): limited-data runs. None keeps all."""
     attributes: Optional[list[str]] = None
     """Derived binary attributes (multi-hot labels), e.g. [even, ge5] for digit data sets."""
     test_fraction: float = 0.1
