@@ -177,7 +177,7 @@ def _unit_interval(key: str, value: float, closed_right: bool = True) -> None:
 
 def _validate_style_and_adaptive(cfg) -> None:
     """StyleGAN2 options, lazy regularization, LeCam, and the adaptive augmentations (ADA, APA)."""
-    from condgan.adaptive import expand_operations
+    from condgan.adaptive import adaptive_enabled, expand_operations
     from condgan.nets import NETWORKS
 
     m, reg = cfg.model, cfg.reg
@@ -220,11 +220,6 @@ def _validate_style_and_adaptive(cfg) -> None:
     if adaptive_enabled(cfg.ada) and not cfg.ada.pipeline:
         raise CondganError("ADA is on (ada.target or ada.p is set) but ada.pipeline is empty; "
                            "name operations, e.g. ada.pipeline=[bgc]")
-
-
-def adaptive_enabled(section) -> bool:
-    """ADA / APA run when their target is set or their initial p is above 0 (as stylegan2-ada)."""
-    return section.target is not None or section.p > 0
 
 
 def _validate_eval(cfg) -> None:

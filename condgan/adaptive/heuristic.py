@@ -80,3 +80,9 @@ class AdaptiveProbability:
         self.sign_sum = state["sign_sum"].clone().to(torch.float64)
         self.count = int(state["count"])
         self.rt = float(state["rt"])
+
+
+def adaptive_enabled(section) -> bool:
+    """ADA / APA run when their target is set or their initial p is above 0 (as stylegan2-ada);
+    `section` is the `ada` or `apa` config section."""
+    return section.target is not None or section.p > 0

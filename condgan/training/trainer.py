@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from condgan.augment import AugmentedDiscriminator, DiffAugment
+from condgan.augment import AugmentedDiscriminator
 from condgan.config import RESUMABLE_KEYS, Config, config_diff, config_from_dict
 from condgan.errors import CondganError
 from condgan.io import remove_stale_temporaries
@@ -43,6 +43,7 @@ from condgan.training.checkpoint import RunDir, atomic_write_text, load_checkpoi
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
+from condgan.training.extras import TrainingExtras
 from condgan.training.labeling import LABELING
 from condgan.training.latents import sample_latents
 from condgan.training.logger import TrainingDiverged, TrainingLog, say, warn
@@ -294,10 +295,14 @@ class Trainer:
                                     dist.rank, dist.world_size)
         self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
         self.images = self.batches.images  # the training images (a tensor, or FileImages when streamed)
-        # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
+        # ADA, APA, LeCam, lazy penalties, path length, style mixing (each off unless configured).
+        self.extras = TrainingExtras(cfg, self.method, self.noise_rng,
+                                     cfg.train.batch_size * cfg.train.d_steps * dist.world_size,
+                                     dist.mean if dist.enabled else None, self.device)
+        # Every D input goes through ADA / DiffAugment when on (reals and fakes, D and G steps,
         # penalty inputs), drawing from the training RNG so resume stays bit-identical.
-        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
-                     if cfg.train.diffaugment else self.D)
+        augment = self.extras.augment()
+        self.d_fn = AugmentedDiscriminator(self.D, augment) if augment is not None else self.D
         self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
                             if cfg.train.diagnostics else None)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
@@ -351,6 +356,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "labeling": self.labeling.state_dict(),
+            "extras": self.extras.state_dict(),
             "precision": self.precision.state_dict(),
             "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
                     "sampler": self.batches.state_dict(),
@@ -380,6 +386,7 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.labeling.load_state_dict(state.get("labeling", {}))
+        self.extras.load_state_dict(state.get("extras", {}))
         self.precision.load_state_dict(state.get("precision"))
         self.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -396,8 +403,8 @@ class Trainer:
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
-    def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
-        """n fakes. Under W processes every rank draws the latents and labels of the global
+    def _latents(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n latents and fake labels. Under W processes every rank draws those of the global
         batch (W·n, the same on every rank) and keeps its own n rows."""
         world, rank = self.dist.world_size, self.dist.rank
         labels = self.labeling.fake(n * world, self.rng)
@@ -406,7 +413,11 @@ class Trainer:
             rows = slice(rank * n, (rank + 1) * n)
             z = z[rows]
             labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
-        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
+        return z, labels
+
+    def _fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
+        z, labels = self._latents(n)
+        return self.extras.generate(self.G, z, labels.cnd).float(), labels  # fp32 images also under autocast
 
     def _discriminate(self, real, real_labels, fake, fake_labels):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
@@ -423,10 +434,11 @@ class Trainer:
         batch = cfg.train.batch_size
         logs: dict[str, torch.Tensor] = {}
         self.D.requires_grad_(True)
-        for _ in range(cfg.train.d_steps):
+        for i in range(cfg.train.d_steps):
             real, real_labels = self._real_batch()
             with torch.no_grad(), self.precision.autocast():
                 fake, fake_labels = self._fake_batch(batch)
+                real, real_labels, apa_logs = self.extras.real_inputs(real, real_labels, self._fake_batch)
             if self.diagnostics:
                 self.diagnostics.arm()
             with self.precision.autocast():
@@ -439,8 +451,18 @@ class Trainer:
                     d_logs.update(extra_logs)
                 if self.diagnostics:
                     d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                extra, extra_logs = self.extras.d_terms(out_r, out_f, real_labels, fake_labels)
+                if extra is not None:
+                    d_loss = d_loss + extra
+                d_logs.update(extra_logs, **apa_logs)
+                # Lazy regularization: every reg.d_interval-th D step, weight × d_interval
+                # (logged as 0 on the others, so the logged mean is the per-step contribution).
+                scale = self.extras.penalty_scale(self.step * cfg.train.d_steps + i)
                 for penalty, weight in self.penalties:
-                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                    if not scale:
+                        d_logs[f"d_{penalty.__name__}"] = torch.zeros((), device=d_loss.device)
+                        continue
+                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight * scale,
                                          self.noise_rng, self.precision.grad_scale("d"))
                     value = penalty(ctx)
                     d_logs[f"d_{penalty.__name__}"] = value
@@ -462,12 +484,17 @@ class Trainer:
             if extra is not None:
                 g_loss = g_loss + extra
                 g_logs.update(extra_logs)
+            extra, extra_logs = self.extras.g_terms(self.step, self.G, self._latents)
+            if extra is not None:
+                g_loss = g_loss + extra
+            g_logs.update(extra_logs)
         self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
         if self.ema:
             self.ema.update(0.0 if self.step < cfg.train.ema_start else self.ema.decay_at(self.step))
         logs.update(g_logs)
         logs.update(self.labeling.train_networks(fake, fake_labels))
         logs.update(self.labeling.update(self.step))
+        logs.update(self.extras.end_step(self.step + 1))
         logs["g_loss"] = g_loss
         for net in self.networks:
             self.dist.broadcast_buffers(net)  # batch-norm statistics: rank 0's everywhere
