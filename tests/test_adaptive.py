@@ -231,3 +231,12 @@ def test_pseudo_augmentation_swaps_images_and_labels_together():
 def test_config_errors(overrides, message):
     with pytest.raises(CondganError, match=message):
         load_config("mnist5k-quickstart", overrides)
+
+
+def test_rotation_about_the_luma_axis_by_120_degrees_permutes_channels():
+    from condgan.adaptive.pipeline import luma_axis, rotate3d
+
+    like = torch.zeros((), dtype=f64)
+    m = rotate3d(luma_axis(like), torch.tensor([2 * math.pi / 3], dtype=f64))[0]
+    assert torch.allclose(m[:3, :3], torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=f64), atol=1e-12)
+    assert torch.allclose(m[3], torch.tensor([0.0, 0, 0, 1], dtype=f64))

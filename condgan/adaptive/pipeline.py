@@ -91,35 +91,34 @@ def _eye(n: int, batch: int, like: torch.Tensor) -> torch.Tensor:
     return torch.eye(n, dtype=like.dtype, device=like.device).repeat(batch, 1, 1)
 
 
-def scale2d(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
-    m = _eye(3, len(sx), sx)
-    m[:, 0, 0], m[:, 1, 1] = sx, sy
+def _matrix(n: int, entries: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    """A batch of n×n identities with `entries` {(row, col): per-sample values} set."""
+    values = next(iter(entries.values()))
+    m = _eye(n, len(values), values)
+    for (i, j), v in entries.items():
+        m[:, i, j] = v
     return m
+
+
+def scale2d(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+    return _matrix(3, {(0, 0): sx, (1, 1): sy})
 
 
 def rotate2d(theta: torch.Tensor) -> torch.Tensor:
-    m = _eye(3, len(theta), theta)
     c, s = theta.cos(), theta.sin()
-    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = c, -s, s, c
-    return m
+    return _matrix(3, {(0, 0): c, (0, 1): -s, (1, 0): s, (1, 1): c})
 
 
 def translate2d(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
-    m = _eye(3, len(tx), tx)
-    m[:, 0, 2], m[:, 1, 2] = tx, ty
-    return m
+    return _matrix(3, {(0, 2): tx, (1, 2): ty})
 
 
 def translate3d(t: torch.Tensor) -> torch.Tensor:
-    m = _eye(4, len(t), t)
-    m[:, :3, 3] = t[:, None]
-    return m
+    return _matrix(4, {(0, 3): t, (1, 3): t, (2, 3): t})
 
 
 def scale3d(s: torch.Tensor) -> torch.Tensor:
-    m = _eye(4, len(s), s)
-    m[:, 0, 0] = m[:, 1, 1] = m[:, 2, 2] = s
-    return m
+    return _matrix(4, {(0, 0): s, (1, 1): s, (2, 2): s})
 
 
 def luma_axis(like: torch.Tensor) -> torch.Tensor:
@@ -127,14 +126,15 @@ def luma_axis(like: torch.Tensor) -> torch.Tensor:
 
 
 def rotate3d(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Rotation by θ about the unit `axis` (Rodrigues), as a 4×4 homogeneous matrix."""
+    """Rotation by θ about the unit `axis` (Rodrigues: cos θ I + sin θ [v]× + (1 − cos θ) v vᵀ),
+    as a 4×4 homogeneous matrix."""
     vx, vy, vz = axis[0], axis[1], axis[2]
-    c, s = theta.cos(), theta.sin()
-    cc = 1 - c
+    zero = torch.zeros((), dtype=axis.dtype, device=axis.device)
+    cross = torch.stack([torch.stack([zero, -vz, vy]), torch.stack([vz, zero, -vx]), torch.stack([-vy, vx, zero])])
+    c, s = theta.cos()[:, None, None], theta.sin()[:, None, None]
+    v = axis[:3]
     m = _eye(4, len(theta), theta)
-    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = vx * vx * cc + c, vx * vy * cc - vz * s, vx * vz * cc + vy * s
-    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = vy * vx * cc + vz * s, vy * vy * cc + c, vy * vz * cc - vx * s
-    m[:, 2, 0], m[:, 2, 1], m[:, 2, 2] = vz * vx * cc - vy * s, vz * vy * cc + vx * s, vz * vz * cc + c
+    m[:, :3, :3] = c * torch.eye(3, dtype=axis.dtype, device=axis.device) + s * cross + (1 - c) * torch.outer(v, v)
     return m
 
 
