@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_step_bench import condgan_step_times  # noqa: E402
 
-from condgan.config import load_config  # noqa: E402
+from condgan.validation import load_config  # noqa: E402
 
 
 def main():

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.data import load_dataset
 from condgan.data.sampler import BatchSampler
 from condgan.data.stream import RealBatches

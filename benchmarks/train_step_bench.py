@@ -32,7 +32,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.training.trainer import Trainer
 
 

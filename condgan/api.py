@@ -20,14 +20,16 @@ from typing import Sequence
 
 import torch
 
-from condgan.config import Config, list_presets, load_config
+from condgan.arguments import check_indices, check_seed, is_integer
+from condgan.config import Config, list_presets
 from condgan.errors import CondganError
 from condgan.evaluation import DEFAULT_METRICS, evaluate_run
 from condgan.training.latents import sample_latents
 from condgan.training.restore import TrainedGenerator, load_generator
 from condgan.evaluation.cluster import cluster_run
-from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
+from condgan.training.sampling import category_grid, check_png_path, grid_categories, sample_grid, save_samples
 from condgan.training.trainer import Trainer, TrainResult
+from condgan.validation import load_config, validate_config
 
 __all__ = [
     "Config", "CondganError", "DEFAULT_METRICS", "TrainResult", "TrainedGenerator", "Trainer",
@@ -39,7 +41,13 @@ def train(cfg: Config, out: str | Path, progress: bool = False) -> TrainResult:
     """Train (or resume) the run `cfg` in directory `out`; what `condgan train CONFIG --out OUT` does.
 
     An existing `out` holding the same config is resumed from its last checkpoint (bit-identical
-    on CPU); one holding a different config is refused with a CondganError."""
+    on CPU); one holding a different config is refused with a CondganError. `cfg` is validated
+    again first: fields set by hand after `load_config` get the same checks as the config file."""
+    if not isinstance(cfg, Config):
+        raise CondganError(f"train needs a Config (from api.load_config), got {type(cfg).__name__}")
+    if not isinstance(out, (str, Path)):
+        raise CondganError(f"train needs the output directory as a str or Path, got {out!r}")
+    validate_config(cfg)
     return Trainer(cfg, out, progress=progress).train()
 
 
@@ -57,13 +65,18 @@ def sample(trained: TrainedGenerator | str | Path, classes: Sequence[int] | None
     Self-labeling runs (`trained.num_categories > 0`): `classes` are categories (joint indices;
     default: up to 16, see `grid_categories`), the result has `num` rows of fixed latents with
     one column per category, (num·len(classes), C, H, W) in row-major order."""
+    if not is_integer(num) or num < 1:
+        raise CondganError(f"num must be ≥ 1 (an integer number of samples per class), got {num!r}")
+    check_seed(seed, "seed")
+    if classes is not None:
+        classes = check_indices(classes, "classes")
+    if out is not None:
+        check_png_path(out, "out")
     if not isinstance(trained, TrainedGenerator):
         trained = load_generator(trained)
-    if num < 1:
-        raise CondganError(f"num must be ≥ 1 (samples per class), got {num}")
     if trained.num_categories:  # self-labeling run: columns = categories, rows = latents
         k = trained.num_categories
-        columns = grid_categories(k) if classes is None else torch.tensor([int(c) for c in classes])
+        columns = grid_categories(k) if classes is None else torch.tensor(classes, dtype=torch.int64)
         bad = [int(c) for c in columns if not 0 <= c < k]
         if bad or not len(columns):
             raise CondganError(f"category {bad[0] if bad else '(none)'} is out of range: the run has {k} "
@@ -74,7 +87,7 @@ def sample(trained: TrainedGenerator | str | Path, classes: Sequence[int] | None
             save_samples(Path(out), x, None, len(columns))
         return x
     k = trained.info.num_classes
-    classes = list(range(k)) if classes is None else [int(c) for c in classes]
+    classes = list(range(k)) if classes is None else classes
     if k and not classes:
         raise CondganError("classes is empty: pass class indices, or None for every class")
     bad = [c for c in classes if not 0 <= c < max(k, 1)]

@@ -1,25 +1,29 @@
 """Typed run configuration: nested dataclasses, YAML presets, `--set key=value` overrides.
 
-Everything is validated before any work starts: unknown keys (with a suggestion), wrong value
-types, unknown registry names and combinations the math does not allow all raise
-`CondganError` with the key path in the message.
+This module declares the keys and parses them: unknown keys (with a suggestion) and wrong value
+types raise `CondganError` with the key path in the message (`parse_config`). It is the bottom
+layer and imports no registry; the checks that need the registries (unknown method / net /
+metric names, value ranges, combinations the math does not allow) live above them in
+`condgan.validation`, whose `load_config` = `parse_config` + `validate_config` is what the CLI
+and `condgan.api` call, and which the trainer runs again before it touches the run directory.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-import types
-import typing
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import yaml
 
+from condgan import strict_yaml
+from condgan.config_regularization import AdaConfig, ApaConfig, RegConfig  # noqa: F401  (sections of Config)
 from condgan.errors import CondganError
+from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
 
 
@@ -172,70 +176,6 @@ class LossConfig:
 
 
 @dataclass
-class RegConfig:
-    gp: float = 0.0
-    """WGAN-GP weight λ on interpolates (Gulrajani 2017)."""
-    r1: float = 0.0
-    """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
-    r2: float = 0.0
-    """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
-    cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
-    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
-    cr_fake: float = 0.0
-    """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
-    d_interval: int = 1
-    """Lazy regularization (StyleGAN2 App. B): the penalties above (gp, r1, r2, cr, cr_fake) are
-    computed every d_interval-th D step only, with their weight multiplied by d_interval
-    (StyleGAN2: 16 for R1). 1 = every step."""
-    lecam: float = 0.0
-    """LeCam regularization weight λ (Tseng et al. 2021): λ (E relu(D(x) − α_F)² +
-    E relu(α_R − D(x'))²) with α_R, α_F moving averages of D's outputs on reals / fakes; 0 = off."""
-    lecam_decay: float = 0.99
-    """Decay of LeCam's anchors α_R, α_F (zero-debiased moving averages), in [0, 1)."""
-    pl: float = 0.0
-    """Path-length regularization weight (StyleGAN2 §3.2; stylegan2-ada: 2); style-based G only."""
-    pl_interval: int = 4
-    """Lazy path-length regularization: every pl_interval-th G step, weight × pl_interval."""
-    pl_decay: float = 0.01
-    """Decay β of the path-length running mean a ← a + β (mean length − a)."""
-    pl_batch_shrink: int = 2
-    """The path-length penalty is computed on train.batch_size / pl_batch_shrink fakes."""
-    style_mixing: float = 0.0
-    """Style mixing probability (StyleGAN §3.1; stylegan2-ada: 0.9); style-based G only."""
-
-
-@dataclass
-class AdaptiveConfig:
-    """An augmentation probability p adapted by the overfitting heuristic r_t = E sign(D(x_real))
-    (Karras et al. 2020, "Training GANs with Limited Data", §3). On when target is set or p > 0."""
-
-    p: float = 0.0
-    """Initial p in [0, 1] (the fixed p when target is unset)."""
-    target: Optional[float] = None
-    """Target of r_t in [0, 1] (stylegan2-ada: 0.6); unset = p stays fixed."""
-    interval: int = 4
-    """Adjust p every this many generator steps."""
-    kimg: float = 500.0
-    """Adjustment speed: p moves by at most 1 per kimg·1000 real images shown to D (stylegan2-ada:
-    500; smaller reacts faster, which short runs need)."""
-
-
-@dataclass
-class AdaConfig(AdaptiveConfig):
-    pipeline: list[str] = field(default_factory=lambda: ["bgc"])
-    """ADA operations applied (each with probability p) to every D input: groups blit, geom, color,
-    bgc (= all three, stylegan2-ada's default) or single operations xflip, rotate90, xint, scale,
-    rotate, aniso, xfrac, brightness, contrast, lumaflip, hue, saturation, cutout, noise."""
-
-
-@dataclass
-class ApaConfig(AdaptiveConfig):
-    """Adaptive pseudo augmentation (Jiang et al. 2021): each real in D's step is replaced by a
-    fake (presented as real) with probability p."""
-
-
-@dataclass
 class TrainConfig:
     steps: int = 2000
     """Generator steps."""
@@ -273,7 +213,7 @@ class TrainConfig:
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
-    condgan.training.trainer.resolve_threads). Set 1 when several runs share the machine: extra
+    condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra
     threads then spin-wait on each other. A resume is bit-identical only with the same count."""
     sync_batchnorm: bool = False
     """Multi-process runs on CUDA: the batch-norm layers of G and D normalize with the statistics
@@ -289,8 +229,9 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: ["fid", "conditional_accuracy"])
     num_samples: int = 1000
     extractor: str = "domain"
-    real_split: str = "test"
-    """Real split the fakes are compared with: test (default) or train."""
+    real_split: str = "auto"
+    """Real split the fakes are compared with: auto (default: test when it holds ≥ 10,000 images,
+    else the larger train split), test or train."""
     best_metric: Optional[str] = None
     """Keep a `best` checkpoint by this metric (lower is better unless the metric says so)."""
 
@@ -329,88 +270,14 @@ RESUMABLE_KEYS = {
 }
 
 
-# --------------------------------------------------------------------------- typed loading
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
-
-
-def _coerce(value: Any, tp, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
-    if origin is list:
-        (inner,) = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        # Every float key (rates, weights, betas, fractions) must be finite: NaN passes every
-        # range check (all comparisons are false) and would only surface as NaN losses.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value)
-            raise CondganError(f"config key '{key}': expected a finite number, got {value!r}")
-        if isinstance(value, str):
-            # YAML 1.1 (PyYAML) reads exponent notation without a dot ("1e-4") as a string.
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-            if number is not None and math.isfinite(number):
-                return number
-            if number is not None:
-                raise CondganError(f"config key '{key}': expected a finite number, got {value!r}")
-    elif tp is str:
-        if isinstance(value, bool):  # YAML reads true/false (data.stream) as booleans
-            return "true" if value else "false"
-        if isinstance(value, (str, int, float)):
-            return str(value)
-    raise CondganError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
-
-
-def _from_dict(cls, data: dict, prefix: str = ""):
-    if not isinstance(data, dict):
-        raise CondganError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        full = prefix + str(key)
-        if key not in names:
-            raise CondganError(f"unknown config key '{full}'{suggest(key, names)}")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = _from_dict(tp, value or {}, full + ".")
-        else:
-            kwargs[key] = _coerce(value, tp, full)
-    return cls(**kwargs)
-
-
-def _flat_keys(cls, prefix: str = "") -> list[str]:
-    out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]):
-            out += _flat_keys(hints[f.name], prefix + f.name + ".")
-        else:
-            out.append(prefix + f.name)
-    return out
-
-
 def config_from_dict(data: dict) -> Config:
-    return _from_dict(Config, data)
+    """A nested dict (YAML, a checkpoint's config) → Config; keys and types checked only."""
+    return from_dict(Config, data)
+
+
+def config_keys() -> list[str]:
+    """Every leaf key of the config, dotted (`train.steps`)."""
+    return flat_keys(Config)
 
 
 def apply_override(data: dict, assignment: str) -> None:
@@ -419,7 +286,7 @@ def apply_override(data: dict, assignment: str) -> None:
         raise CondganError(f"--set expects KEY=VALUE, got '{assignment}'")
     key, raw = assignment.split("=", 1)
     key = key.strip()
-    valid = _flat_keys(Config)
+    valid = config_keys()
     if key not in valid:
         raise CondganError(f"unknown config key '{key}' in --set{suggest(key, valid)}")
     try:
@@ -479,7 +346,7 @@ def read_config_source(source: str) -> dict:
         text = entry.read_text()
         where = f"preset {source}"
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.safe_load(text)  # a key given twice is an error, not "last one wins"
     except yaml.YAMLError as e:
         raise CondganError(f"{where}: invalid YAML: {str(e).splitlines()[0]}") from None
     if data is None:  # an empty file (or only comments) would silently train the defaults
@@ -490,14 +357,23 @@ def read_config_source(source: str) -> dict:
     return data
 
 
-def load_config(source: str | dict, overrides: list[str] = ()) -> Config:
-    """Preset / YAML path / dict, plus `key=value` overrides → validated Config."""
-    data = read_config_source(source) if isinstance(source, str) else copy.deepcopy(dict(source))
+def parse_config(source: str | dict, overrides: list[str] = ()) -> Config:
+    """Preset / YAML path / dict, plus `key=value` overrides → Config, keys and types checked.
+    Not validated against the registries: `condgan.validation.load_config` does both."""
+    from condgan.arguments import check_strings
+
+    if not isinstance(source, (str, os.PathLike, dict)):
+        raise CondganError(f"load_config needs a preset name, a YAML file path or a dict, got {source!r}")
+    overrides = check_strings(overrides, "overrides", "['train.steps=500']")
+    data = read_config_source(os.fspath(source)) if not isinstance(source, dict) else copy.deepcopy(dict(source))
     for assignment in overrides:
         apply_override(data, assignment)
-    cfg = config_from_dict(data)
-    validate(cfg)
-    return cfg
+    return config_from_dict(data)
+
+
+# The name older code imports from here (experiment drivers); it parses only. Training validates
+# again before any work, so a config that would not validate still fails before a run starts.
+load_config = parse_config
 
 
 def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -510,11 +386,3 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif va != vb:
             out.append(prefix + key)
     return out
-
-
-def validate(cfg: Config) -> None:
-    """Check names against registries and cross-key rules; raise CondganError on the first problem."""
-    # Imported here: registries import config for types, not the other way round.
-    from condgan import validation
-
-    validation.validate_config(cfg)

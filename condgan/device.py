@@ -10,7 +10,9 @@ from condgan.errors import CondganError
 def resolve_device(name: str | torch.device) -> torch.device:
     """`auto` → cuda if available, else mps, else cpu; otherwise the named device, checked."""
     if isinstance(name, torch.device):
-        return name
+        name = str(name)
+    if not isinstance(name, str):
+        raise CondganError(f"device must be a name such as 'cpu' or 'cuda:0', got {name!r}")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

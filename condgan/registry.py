@@ -18,6 +18,14 @@ def suggest(name: str, choices) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def choice_reason(key: str, value: str, choices) -> str | None:
+    """Why `value` is not a valid choice for config key `key` (with a suggestion), or None."""
+    if value in choices:
+        return None
+    return (f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
+            f"choose one of: {', '.join(choices)}")
+
+
 class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind

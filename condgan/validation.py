@@ -1,27 +1,33 @@
 """Up-front config validation: registry names, value ranges and the combinations the math does
-not allow. Runs before any data is loaded or any network is built."""
+not allow. Runs before any data is loaded or any network is built.
+
+This sits above the registries it reads (networks, losses, labeling modes, data sources,
+metrics, feature extractors), so `condgan.config` below them only declares and parses. Callers:
+the CLI and `condgan.api` (`load_config`), the trainer (`Trainer.setup`, `preflight`) before it
+touches a run directory."""
 
 from __future__ import annotations
 
+from condgan.config import Config, parse_config
 from condgan.errors import CondganError
-from condgan.registry import suggest
+from condgan.registry import choice_reason, suggest
 
 G_CONDITIONING = ("none", "concat", "cbn", "codebook")
 """G conditionings of the networks whose builder does not list its own (`g_conditionings`)."""
 LABEL_EMBEDDINGS = ("embedding", "onehot")
 LABEL_PRIORS = ("uniform", "data")
-OPTIMIZERS = ("adam", "adamw")
 
 
 STREAM_CHOICES = ("auto", "true", "false")
 
 
-def choice_reason(key: str, value: str, choices) -> str | None:
-    """Why `value` is not a valid choice for config key `key` (with a suggestion), or None."""
-    if value in choices:
-        return None
-    return (f"config key '{key}': unknown value '{value}'{suggest(value, choices)}; "
-            f"choose one of: {', '.join(choices)}")
+def load_config(source: str | dict, overrides: list[str] = ()) -> Config:
+    """Preset / YAML path / dict, plus `key=value` overrides → validated Config: unknown keys,
+    wrong types, unknown registry names and combinations the math does not allow raise
+    CondganError naming the key."""
+    cfg = parse_config(source, overrides)
+    validate_config(cfg)
+    return cfg
 
 
 def _choice(key: str, value: str, choices) -> None:
@@ -31,7 +37,7 @@ def _choice(key: str, value: str, choices) -> None:
 
 
 def _positive(key: str, value, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
+    if value != value or value < 0 or (value == 0 and not allow_zero):  # value != value: NaN
         raise CondganError(f"config key '{key}' must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
 
 
@@ -49,14 +55,20 @@ def unlabeled_message(cfg, needs: list[str], what: str) -> str:
             "let the model find categories (model.labeling=classifier or infogan)")
 
 
-def validate_config(cfg) -> None:
+def validate_config(cfg: Config) -> None:
+    """Check names against registries and cross-key rules; raise CondganError on the first problem."""
     from condgan.losses.adversarial import ADVERSARIAL_LOSSES
     from condgan.losses.conditioning import CONDITIONING
     from condgan.nets import NETWORKS
     from condgan.nets.layers import ACTIVATIONS, NORMS
     from condgan.training.labeling import LABELING
+    from condgan.training.optimizers import OPTIMIZERS
+
+    from condgan.arguments import check_seed
 
     m, t = cfg.model, cfg.train
+    check_seed(cfg.seed, "config key 'seed'")
+    check_seed(cfg.data.split_seed, "config key 'data.split_seed'")
     _registry("model.net", NETWORKS, m.net)
     _registry("model.conditioning", CONDITIONING, m.conditioning)
     _registry("model.labeling", LABELING, m.labeling)
@@ -68,7 +80,7 @@ def validate_config(cfg) -> None:
     _choice("model.d_norm", m.d_norm, NORMS)
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
-    _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _choice("train.optimizer", t.optimizer, tuple(OPTIMIZERS))
     from condgan.training.precision import INITS, PRECISIONS
 
     _choice("train.precision", t.precision, PRECISIONS)
@@ -100,7 +112,7 @@ def validate_config(cfg) -> None:
     _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
-    _choice("eval.real_split", cfg.eval.real_split, ("test", "train"))
+    _choice("eval.real_split", cfg.eval.real_split, ("auto", "test", "train"))
     from condgan.training.build import resolve_device
     from condgan.training.precision import check_precision_config
 
@@ -231,3 +243,17 @@ def _validate_eval(cfg) -> None:
     for name in cfg.eval.metrics:
         _registry("eval.metrics", METRICS, name)
     _registry("eval.extractor", EXTRACTORS, cfg.eval.extractor)
+    best = cfg.eval.best_metric
+    if best is not None:
+        # keys with a direction (fid, precision, intra_fid/3, ...) of the metrics computed
+        scored = [key for name in cfg.eval.metrics for key in METRICS.get(name).higher_is_better]
+        owner = next((METRICS.get(n) for n in cfg.eval.metrics
+                      if best in METRICS.get(n).higher_is_better or best.split("/")[0] == n), None)
+        if owner is None or owner.is_higher_better(best) is None:
+            raise CondganError(f"config key 'eval.best_metric': '{best}' is not a score of eval.metrics "
+                               f"[{', '.join(cfg.eval.metrics)}]{suggest(best, scored)}; choose one of: "
+                               f"{', '.join(scored)} (or add its metric to eval.metrics)")
+        if cfg.eval.every == 0:
+            raise CondganError(f"config key 'eval.best_metric={best}' keeps best.pt by evaluations during "
+                               "training, but eval.every=0 turns them off; set eval.every (e.g. 500) or drop "
+                               "eval.best_metric")

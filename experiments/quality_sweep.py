@@ -1,152 +1,116 @@
 """Sample quality per CPU-minute: train named configurations under one budget of generator steps,
 evaluate each with the same protocol (class-balanced fakes, domain features, the data set's test
-split), and tabulate them next to the real-data row (held-out real images scored as fakes).
+split), and tabulate them next to the real-data row (real train images scored as fakes).
 
     python experiments/quality_sweep.py --data mnist5k --steps 2000 --seeds 0 --configs ca-ls ac_mod-ls ...
-    python experiments/quality_sweep.py --data mnist5k --seeds 0 1 --configs FINALIST ... --table quality_mnist5k_finalists
+    python experiments/quality_sweep.py --data mnist5k --seeds 0 1 --configs FINALIST ... --table mnist5k_finalists
 
-Every run is a plain `condgan train PRESET --set ...` (printed in the table's commands), so any
-row can be repeated by hand; finished runs are skipped on re-runs. Each training's wall time is
-measured alone (runs go one at a time unless --workers > 1, with train.threads set).
-Outputs: docs/results/<table>.md (table + commands) and the sample grid of every configuration.
+Every run is a plain `condgan train PRESET --set ...` (in the document's commands), so any row can
+be repeated by hand; finished runs are skipped on re-runs (records in docs/results/quality/runs/).
+Output: docs/results/quality/<table>.md and the sample grid of every configuration beside it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
-from common import ROOT, generated_by, run_all  # noqa: E402  (experiments/ is on sys.path when run as a script)
+from report import mean_sd
+from runner import ROOT, Evaluation, Setting, Study, run_main
 
-# name → (preset, overrides). The search space the issue names: conditioning method, loss,
+# name → (preset, overrides). The search space the issue named: conditioning method, loss,
 # regularization (R1 / SN), widths, learning rates / betas, d_steps, EMA and DiffAugment.
-CONFIGS: dict[str, tuple[str, list[str]]] = {
-    "ca-ls": ("mnist5k-cagan", []),
-    "ac_mod-ls": ("mnist5k-cagan", ["model.conditioning=ac_mod"]),
-    "ac_mod-ls-mbstd": ("mnist5k-cagan", ["model.conditioning=ac_mod", "model.d_minibatch_std=4"]),
-    "ca-ls-mbstd": ("mnist5k-cagan", ["model.d_minibatch_std=4"]),
-    "ac_mod-ns-r1": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1"]),
-    "ac_mod-ls-ema0.99": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.ema=0.99"]),
-    "ac_mod-ls-ttur": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=4e-4"]),
-    "ac_mod-ns-r1-mbstd": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
-                                             "model.d_minibatch_std=4"]),
-    "ac_mod-ns-r1-mbstd-lr5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
+CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ca-ls": ("mnist5k-cagan", ()),
+    "ac_mod-ls": ("mnist5k-cagan", ("model.conditioning=ac_mod",)),
+    "ac_mod-ls-mbstd": ("mnist5k-cagan", ("model.conditioning=ac_mod", "model.d_minibatch_std=4")),
+    "ca-ls-mbstd": ("mnist5k-cagan", ("model.d_minibatch_std=4",)),
+    "ac_mod-ns-r1": ("mnist5k-cagan", ("model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1")),
+    "ac_mod-ls-ema0.99": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.ema=0.99")),
+    "ac_mod-ls-ttur": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.d_lr=4e-4")),
+    "ac_mod-ns-r1-mbstd": ("mnist5k-cagan", ("model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
+                                             "model.d_minibatch_std=4")),
+    "ac_mod-ns-r1-mbstd-lr5": ("mnist5k-cagan", ("model.conditioning=ac_mod", "loss.adversarial=ns", "reg.r1=1",
                                                  "model.d_minibatch_std=4", "train.g_lr=5e-4", "train.d_lr=5e-4",
-                                                 "train.g_betas=[0.5,0.99]", "train.d_betas=[0.5,0.99]"]),
-    "ac_mod-ls-ttur-mbstd": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=4e-4", "model.d_minibatch_std=4"]),
-    "ac_mod-ls-ttur8": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=8e-4"]),
-    "ac_mod-ls-ttur8-cw0.5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.d_lr=8e-4", "model.cond_weight=0.5"]),
-    "ac_mod-ls-fast": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4"]),
-    "ac_mod-ls-fast-cw0.5": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4",
-                                               "model.cond_weight=0.5"]),
-    "ca-ls-wide": ("mnist5k-cagan", ["model.g_width=64", "model.d_width=64"]),
-    "ac_mod-ls-diffaug": ("mnist5k-cagan", ["model.conditioning=ac_mod", "train.diffaugment=[translation,cutout]"]),
-    "pd-hinge-sn-diffaug": ("mnist5k-cagan", ["model.conditioning=pd", "loss.adversarial=hinge",
+                                                 "train.g_betas=[0.5,0.99]", "train.d_betas=[0.5,0.99]")),
+    "ac_mod-ls-ttur-mbstd": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.d_lr=4e-4", "model.d_minibatch_std=4")),
+    "ac_mod-ls-ttur8": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.d_lr=8e-4")),
+    "ac_mod-ls-ttur8-cw0.5": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.d_lr=8e-4", "model.cond_weight=0.5")),
+    "ac_mod-ls-fast": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4")),
+    "ac_mod-ls-fast-cw0.5": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.g_lr=4e-4", "train.d_lr=8e-4",
+                                               "model.cond_weight=0.5")),
+    "ca-ls-wide": ("mnist5k-cagan", ("model.g_width=64", "model.d_width=64")),
+    "ac_mod-ls-diffaug": ("mnist5k-cagan", ("model.conditioning=ac_mod", "train.diffaugment=[translation,cutout]")),
+    "pd-hinge-sn-diffaug": ("mnist5k-cagan", ("model.conditioning=pd", "loss.adversarial=hinge",
                                               "model.d_spectral_norm=true", "model.g_conditioning=cbn",
                                               "train.g_betas=[0,0.9]", "train.d_betas=[0,0.9]",
-                                              "train.diffaugment=[translation,cutout]"]),
+                                              "train.diffaugment=[translation,cutout]")),
 }
 COLUMNS = [("fid", "FID"), ("intra_fid", "intra-FID"), ("conditional_accuracy", "cond. acc."),
            ("precision", "precision"), ("recall", "recall"), ("coverage", "coverage")]
-METRICS = "fid,intra_fid,conditional_accuracy,prdc"
+METRICS = ("fid", "intra_fid", "conditional_accuracy", "prdc")
+REAL = "real train split scored as fakes"
 
 
-def condgan(*argv: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "condgan", *argv], capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"condgan {' '.join(argv)} failed:\n{proc.stderr[-2000:]}")
-    return proc
+def real_data_row(spec, args) -> dict:
+    """`condgan evaluate --baseline`: real train images scored as fakes against the test split."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "baseline.json"
+        cmd = [sys.executable, "-m", "condgan.cli.main", "evaluate", "--baseline", "--data", spec.group,
+               "--num-samples", str(args.num_samples), "--metrics", ",".join(METRICS), "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"condgan evaluate --baseline failed:\n{proc.stderr[-2000:]}")
+        return json.loads(out.read_text())["metrics"]
 
 
-def evaluate(run_dir: Path, num_samples: int) -> dict:
-    out = run_dir / f"eval-{num_samples}.json"
-    if not out.exists():
-        condgan("evaluate", str(run_dir), "--num-samples", str(num_samples), "--metrics", METRICS, "--out", str(out))
-    return json.loads(out.read_text())
+def settings(args) -> list[Setting]:
+    return [Setting(REAL, compute=real_data_row, overrides=(f"num_samples={args.num_samples}",), seeds="none")] + [
+        Setting(name, preset, overrides) for name, (preset, overrides) in CONFIGS.items()]
 
 
-def baseline(data: str, num_samples: int, runs: Path) -> dict | None:
-    """The real-data row: real train images scored as fakes against the test reference."""
-    out = runs / f"baseline-{data}-{num_samples}.json"
-    if not out.exists():
-        try:
-            condgan("evaluate", "--baseline", "--data", data, "--num-samples", str(num_samples),
-                    "--metrics", METRICS, "--out", str(out))
-        except RuntimeError as e:  # an older condgan without --baseline
-            print(f"no baseline row: {e}", file=sys.stderr)
-            return None
-    return json.loads(out.read_text())
+def report(ctx) -> list[str]:
+    r = ctx.results
+    rows = ["| configuration | seeds | train s | " + " | ".join(c for _, c in COLUMNS) + " |",
+            "|" + "---|" * (len(COLUMNS) + 3)]
+    grids = []
+    for ds in r.groups():
+        if r.select(REAL, ds):
+            rows.append(f"| **{REAL}** | – | – | " + " | ".join(mean_sd(r.values(REAL, k, ds)) for k, _ in COLUMNS) + " |")
+        configs = [s for s in r.settings(ds) if s != REAL]
+        fid = {s: (sum(v) / len(v) if (v := r.values(s, "fid", ds)) else float("inf")) for s in configs}
+        for s in sorted(configs, key=fid.get):
+            recs = r.select(s, ds)
+            wall = [x["wall_s"] for x in recs if x.get("wall_s") is not None]
+            rows.append(f"| {s} | {len(recs)} | {mean_sd(wall, 0)} | "
+                        + " | ".join(mean_sd(r.values(s, k, ds)) for k, _ in COLUMNS) + " |")
+            png = ctx.figure(f"{s}.png")
+            d = ctx.run_dir(recs[0])
+            if d is not None and (d / "samples" / "latest.png").exists():
+                shutil.copyfile(d / "samples" / "latest.png", png)
+            if png.exists():
+                grids.append(f"- {s}: ![]({png.name})")
+    return [f"{', '.join(r.groups())}, {ctx.args.steps} generator steps, {ctx.args.num_samples} class-balanced fakes, "
+            "domain features, test split; sorted by FID (mean ± std over seeds). `train s`: wall time of the "
+            "training, with the machine shared: it compares nothing.\n", "\n".join(rows), "",
+            "Sample grids (first seed, one row per class):\n", "\n".join(grids), ""]
 
 
-def fmt(values: list[float | None]) -> str:
-    if any(v is None for v in values):
-        return "–"  # not reported (e.g. intra-FID on a split with too few images per class)
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+def add_arguments(ap) -> None:
+    ap.add_argument("--data", dest="datasets", nargs="+", help="alias of --datasets")
+    ap.add_argument("--configs", dest="settings", nargs="+", choices=list(CONFIGS), help="alias of --settings")
+    ap.add_argument("--table", dest="doc", help="alias of --doc: the document's name")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="mnist5k")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--num-samples", type=int, default=5000)
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1, help="train.threads of every run")
-    ap.add_argument("--runs", default=str(ROOT / "runs" / "quality"))
-    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))
-    ap.add_argument("--table", default=None, help="output stem (default quality_<data>)")
-    args = ap.parse_args()
-    runs, docs = Path(args.runs), Path(args.docs)
-    docs.mkdir(parents=True, exist_ok=True)
-    stem = args.table or f"quality_{args.data}"
-    t0 = time.time()
-
-    jobs, groups = [], {}
-    for name in args.configs:
-        preset, overrides = CONFIGS[name]
-        for seed in args.seeds:
-            o = [f"data.name={args.data}", f"train.steps={args.steps}", f"seed={seed}",
-                 f"train.threads={args.threads}", "train.sample_every=0"] + overrides
-            d = runs / f"{args.data}-{name}-s{seed}"
-            jobs.append((d, preset, o))
-            groups.setdefault(name, []).append(d)
-    log = run_all(jobs, args.workers)
-
-    header = "| configuration | seeds | train s | " + " | ".join(c for _, c in COLUMNS) + " |"
-    rows = [header, "|" + "---|" * (len(COLUMNS) + 3)]
-    real = baseline(args.data, args.num_samples, runs)
-    if real:
-        rows.append("| **real train split scored as fakes** | – | – | "
-                    + " | ".join(fmt([real["metrics"].get(k)]) for k, _ in COLUMNS) + " |")
-    results = []
-    for name, dirs in groups.items():
-        evals = [evaluate(d, args.num_samples) for d in dirs]
-        seconds = [float((d / "done").read_text()) for d in dirs]
-        cells = [fmt([e["metrics"].get(k) for e in evals]) for k, _ in COLUMNS]
-        results.append((statistics.mean(e["metrics"]["fid"] for e in evals), name, len(dirs), fmt(seconds), cells))
-        shutil.copyfile(dirs[0] / "samples" / "latest.png", docs / f"{stem}_{name}.png")
-    for _, name, n, secs, cells in sorted(results):
-        rows.append(f"| {name} | {n} | {secs} | " + " | ".join(cells) + " |")
-    grids = "\n".join(f"- {name}: ![]({stem}_{name}.png)" for _, name, *_ in sorted(results))
-    text = (generated_by(t0) + "\n"
-            f"{args.data}, {args.steps} generator steps, {args.num_samples} class-balanced fakes, domain features, "
-            f"test split; sorted by FID (mean ± std over seeds {args.seeds}).\n\n" + "\n".join(rows)
-            + f"\n\nSample grids (seed {args.seeds[0]}, one row per class):\n\n{grids}\n"
-            + "\n<details><summary>commands</summary>\n\n```\n" + "\n".join(log) + "\n```\n</details>\n")
-    (docs / f"{stem}.md").write_text(text)
-    print(text)
-
+STUDY = Study(
+    name="quality", title="Sample quality per CPU-minute", settings=settings, steps=2000, seeds=(0,),
+    datasets=("mnist5k",), overrides=("train.sample_every=0",),
+    evaluation=Evaluation(METRICS, num_samples=5000, real_split="test"), report=report,
+    add_arguments=add_arguments, doc="sweep", description=__doc__)
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    main()
+    run_main(STUDY)

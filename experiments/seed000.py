@@ -1,58 +1,54 @@
-"""Reproduce seed 000 (Cho, "Training Classifier Gradient Penalty GAN with Codebook Architecture")
-at CPU scale with condgan: labels hidden from training (`data.unlabeled=true`), d_c = 10.
+"""Seed 000 (Cho, "Training Classifier Gradient Penalty GAN with Codebook Architecture") with
+condgan: labels hidden from training (`data.unlabeled=true`), d_c = 10.
 
 Settings, on MNIST-5k and Fashion-MNIST, several seeds, the same step budget for all:
   cgpgan             CGPGAN, concat generator input          (preset mnist5k-cgpgan)
   cgpgan+codebook    CGPGAN with the codebook input          (mnist5k-cgpgan-codebook)
   vanilla+codebook   unconditional D, codebook G, uniform categories (mnist5k-vanilla-codebook)
   infogan            InfoGAN, 10 categories + 2 continuous codes (mnist5k-infogan)
-  ca (labeled)       a `ca` GAN trained WITH labels: the upper reference for FID / precision /
+  ca (labeled)       a `ca` GAN trained WITH labels: the labeled reference for FID / precision /
                      recall (it has no category predictor)
-(the Fashion-MNIST runs use the same presets with `data.name=fashion-mnist`). Every final EMA
-generator is scored with FID, precision and recall (domain features, class-balanced categories)
-and the category predictor with clustering ACC (Hungarian) / NMI / ARI on the test split.
+(Fashion-MNIST: the same presets with `data.name=fashion-mnist`). Every final EMA generator is
+scored with FID, precision and recall (domain features, class-balanced categories) and the
+category predictor with clustering ACC (Hungarian) / NMI / ARI on the test split.
 
 Baselines for clustering (k = 10, same test split): k-means on raw pixels, and k-means on the
-32-d codes of a small convolutional autoencoder trained in this driver WITHOUT labels on the
-train split (`--ae-epochs`, at most 10,000 images) — the domain classifier saw the labels, so its
-features would leak them. k-means: scikit-learn's KMeans (n_init=10, seeded per seed).
+32-d codes of a small convolutional autoencoder trained WITHOUT labels on the train split
+(`--ae-epochs`, at most 10,000 images); k-means: scikit-learn's KMeans (n_init=10, seeded).
 
-Also: P(C) over training with and without the prior warm-up (CGPGAN, MNIST-5k, logged every
-log interval as prior_g0_<c>) and the d_l = d_c = 4 sample figures of seed 000 Figs. 2–3 for
-CGPGAN without / with codebook (seed 0).
+Also (unless --settings-only), with CGPGAN on MNIST-5k: P(C) over training with the presets' prior
+warm-up, without it and uniform throughout; the d_l = d_c = 4 sample figures of seed 000 Figs. 2–3.
 
     python experiments/seed000.py --datasets mnist5k fashion-mnist --seeds 0 1 2
 
-Claims tested (verdicts from the mean over seeds):
-  * the codebook raises precision and lowers recall (CGPGAN with vs without codebook);
-  * the vanilla GAN with codebook collapses (recall ≈ 0: below 0.05);
-  * CGPGAN with codebook clusters at least as well as without (ACC).
+Claims tested: the codebook raises precision and lowers recall and improves clustering; the
+vanilla GAN with codebook collapses (recall below 0.05); and, against the k-means baselines,
+whether the GANs' category predictors cluster better.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from common import (ROOT, add_run_arguments, final_metrics, log_series, publish_tables,  # noqa: E402
-                    mean_of, metrics_table, run_all, verdict)
+from report import metrics_table, per_seed
+from runner import ROOT, Baseline, Claim, Evaluation, Setting, Study, run_main
 
-SETTINGS = {  # label → (preset, extra overrides)
-    "cgpgan": ("mnist5k-cgpgan", []),
-    "cgpgan+codebook": ("mnist5k-cgpgan-codebook", []),
-    "vanilla+codebook": ("mnist5k-vanilla-codebook", []),
-    "infogan": ("mnist5k-infogan", []),
-    "ca (labeled)": ("mnist5k-cagan", []),
+MAIN = {  # label -> preset
+    "cgpgan": "mnist5k-cgpgan",
+    "cgpgan+codebook": "mnist5k-cgpgan-codebook",
+    "vanilla+codebook": "mnist5k-vanilla-codebook",
+    "infogan": "mnist5k-infogan",
+    "ca (labeled)": "mnist5k-cagan",
 }
-METRICS = ["fid", "prdc", "clustering"]
-TABLE_KEYS = ["fid", "precision", "recall", "cluster_acc", "cluster_nmi", "cluster_ari"]
-DEFAULT_STEPS = 2000
+TABLE = ["fid", "precision", "recall", "cluster_acc", "cluster_nmi", "cluster_ari"]
+CLUSTERING = ["cluster_acc", "cluster_nmi", "cluster_ari"]
 COLLAPSE_RECALL = 0.05
+KMEANS_RAW, KMEANS_AE = "k-means, raw pixels", "k-means, autoencoder codes (no labels)"
+FOUR = {"cgpgan 4x4": "mnist5k-cgpgan-4x4", "cgpgan+codebook 4x4": "mnist5k-cgpgan-4x4-codebook"}
+NO_WARMUP, UNIFORM = "cgpgan, no warm-up", "cgpgan, uniform prior throughout"
 
 
 # --------------------------------------------------------------------------- k-means baselines
@@ -87,41 +83,47 @@ def train_autoencoder(images, epochs: int, seed: int, code_dim: int = 32):
     return enc.eval()
 
 
-def kmeans_baselines(ds: str, seeds: list[int], ae_epochs: int) -> dict[str, dict[str, list[float]]]:
+def _test_split_clustering(ds: str, predicted) -> dict:
     import torch
 
     from condgan.config import DataConfig
+    from condgan.data import load_dataset
     from condgan.metrics import MetricInputs, compute_metrics
 
+    test = load_dataset(DataConfig(name=ds, image_size=28), "test")
+    return compute_metrics(MetricInputs(predicted_clusters=torch.as_tensor(predicted), real_labels=test.labels),
+                           ["clustering"])
+
+
+def kmeans_raw(spec, args) -> dict:
+    from condgan.config import DataConfig
     from condgan.data import load_dataset
 
-    cfg = DataConfig(name=ds, image_size=28)
+    test = load_dataset(DataConfig(name=spec.group, image_size=28), "test")
+    return _test_split_clustering(spec.group, kmeans_labels(test.images.flatten(1).numpy(), 10, spec.seed))
+
+
+def kmeans_autoencoder(spec, args) -> dict:
+    import torch
+
+    from condgan.config import DataConfig
+    from condgan.data import load_dataset
+
+    epochs = int(dict(p.split("=") for p in spec.overrides)["ae_epochs"])
+    cfg = DataConfig(name=spec.group, image_size=28)
     train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
-    out: dict[str, dict[str, list[float]]] = {}
-
-    def score(label, predicted):
-        m = compute_metrics(MetricInputs(predicted_clusters=torch.as_tensor(predicted), real_labels=test.labels),
-                            ["clustering"])
-        for key, v in m.items():
-            out.setdefault(label, {}).setdefault(key, []).append(v)
-
-    raw = test.images.flatten(1).numpy()
-    for s in seeds:
-        score("k-means, raw pixels", kmeans_labels(raw, 10, s))
-        gen = torch.Generator().manual_seed(s)
-        subset = train.images[torch.randperm(len(train), generator=gen)[:10000]]
-        enc = train_autoencoder(subset, ae_epochs, s)
-        with torch.no_grad():
-            codes = torch.cat([enc(test.images[i:i + 500]) for i in range(0, len(test), 500)]).numpy()
-        score(f"k-means, autoencoder codes ({ae_epochs} epochs, no labels)", kmeans_labels(codes, 10, s))
-    return out
+    gen = torch.Generator().manual_seed(spec.seed)
+    enc = train_autoencoder(train.images[torch.randperm(len(train), generator=gen)[:10000]], epochs, spec.seed)
+    with torch.no_grad():
+        codes = torch.cat([enc(test.images[i:i + 500]) for i in range(0, len(test), 500)]).numpy()
+    return _test_split_clustering(spec.group, kmeans_labels(codes, 10, spec.seed))
 
 
 # --------------------------------------------------------------------------- figures
-def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> dict[str, list[float]]:
-    """The learned prior P(C) over training, one line per run (colour = group): its largest entry
+def plot_prior(ctx, labels: list[str], out_png: Path, d_c: int = 10) -> dict[str, list[float]]:
+    """The learned prior P(C) over training, one line per run (colour = setting): its largest entry
     and its normalized entropy H(P)/log d_c (1 = uniform). Category indices are arbitrary per run,
-    so P(c) itself is not averaged over seeds. Returns each group's final largest P(c) per run."""
+    so P(c) itself is not averaged over seeds. Returns each setting's final largest P(c) per run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,9 +131,9 @@ def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> d
 
     fig, (ax_max, ax_h) = plt.subplots(1, 2, figsize=(9, 3.3))
     final: dict[str, list[float]] = {}
-    for i, (label, runs) in enumerate(groups.items()):
-        for j, r in enumerate(runs):
-            per = [dict(log_series(r, f"prior_g0_{c}")) for c in range(d_c)]
+    for i, label in enumerate(labels):
+        for j, rec in enumerate(ctx.results.select(label, "mnist5k")):
+            per = [dict(map(tuple, rec.get("series", {}).get(f"prior_g0_{c}", []))) for c in range(d_c)]
             steps = sorted(set.intersection(*(set(p) for p in per)))
             probs = [[p[s] for p in per] for s in steps]
             largest = [max(v) for v in probs]
@@ -152,134 +154,129 @@ def plot_prior(groups: dict[str, list[Path]], out_png: Path, d_c: int = 10) -> d
     return final
 
 
-def grids_figure(groups: dict[str, list[Path]], out_png: Path) -> None:
-    """The final sample grid (samples/latest.png) of each setting's first seed, side by side."""
+def grids_figure(ctx, group: str, labels: list[str], out_png: Path) -> bool:
+    """The final sample grid (samples/latest.png) of each setting's first seed, side by side; only
+    when every run directory is still on this machine (else the committed figure stays)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.image as mpimg
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.5), squeeze=False)
-    for ax, (label, runs) in zip(axes[0], groups.items()):
-        ax.imshow(mpimg.imread(runs[0] / "samples" / "latest.png"), cmap="gray")
-        ax.set_title(f"{label} ({runs[0].name})", fontsize=8)
+    firsts = [(label, ctx.results.select(label, group)[0]) for label in labels if ctx.results.select(label, group)]
+    dirs = [(label, rec, ctx.run_dir(rec)) for label, rec in firsts]
+    if not dirs or any(d is None or not (d / "samples" / "latest.png").exists() for _, _, d in dirs):
+        return out_png.exists()
+    fig, axes = plt.subplots(1, len(dirs), figsize=(3.2 * len(dirs), 3.5), squeeze=False)
+    for ax, (label, rec, d) in zip(axes[0], dirs):
+        ax.imshow(mpimg.imread(d / "samples" / "latest.png"), cmap="gray")
+        ax.set_title(f"{label} (seed {rec['seed']})", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(out_png, dpi=110, metadata={"Software": None})
     plt.close(fig)
+    return True
 
 
-def sample_figure(run: Path, out_png: Path, log: list[str]) -> None:
-    cmd = ["condgan", "sample", os.path.relpath(run, ROOT) if run.is_absolute() else str(run),
-           "--num", "8", "--out", os.path.relpath(out_png, ROOT) if out_png.is_absolute() else str(out_png)]
-    log.append(" ".join(cmd))
-    subprocess.run([sys.executable, "-m", "condgan.cli.main"] + cmd[1:], check=True, cwd=ROOT,
-                   capture_output=True, text=True)
+def sample_figure(run_dir: Path | None, out_png: Path) -> bool:
+    """`condgan sample RUN --num 8` (columns: 16 of the 256 categorical vectors, rows: latents)."""
+    if run_dir is None or not (run_dir / "checkpoints" / "last.pt").exists():
+        return out_png.exists()
+    subprocess.run([sys.executable, "-m", "condgan.cli.main", "sample", str(run_dir), "--num", "8", "--out",
+                    str(out_png)], check=True, cwd=ROOT, capture_output=True, text=True)
+    return True
 
 
-# --------------------------------------------------------------------------- verdicts
-def claims(values: dict, ds: str) -> list[str]:
-    out = []
-    a, b = "cgpgan", "cgpgan+codebook"
-    if a in values and b in values:
-        pa, pb = mean_of(values, a, "precision"), mean_of(values, b, "precision")
-        ra, rb = mean_of(values, a, "recall"), mean_of(values, b, "recall")
-        out.append(f"- {ds}: the codebook raises precision ({pa:.3f} → {pb:.3f}): {verdict(pb > pa)}")
-        out.append(f"- {ds}: the codebook lowers recall ({ra:.3f} → {rb:.3f}): {verdict(rb < ra)}")
-        if "cluster_acc" in values[a] and "cluster_acc" in values[b]:
-            ca, cb = mean_of(values, a, "cluster_acc"), mean_of(values, b, "cluster_acc")
-            out.append(f"- {ds}: CGPGAN with codebook clusters at least as well as without (ACC {ca:.3f} → "
-                       f"{cb:.3f}): {verdict(cb >= ca)}")
-    if "vanilla+codebook" in values:
-        r = mean_of(values, "vanilla+codebook", "recall")
-        out.append(f"- {ds}: the vanilla GAN with codebook collapses (recall {r:.3f}; collapse = below {COLLAPSE_RECALL}): "
-                   f"{verdict(r < COLLAPSE_RECALL)}")
+# --------------------------------------------------------------------------- the study
+def settings(args) -> list[Setting]:
+    out = [Setting(label, preset) for label, preset in MAIN.items()]
+    if not args.settings_only:
+        out += [Setting(NO_WARMUP, "mnist5k-cgpgan", ("model.prior_warmup=0",), datasets=("mnist5k",), follows="cgpgan"),
+                Setting(UNIFORM, "mnist5k-cgpgan", (f"model.prior_warmup={args.steps}",), datasets=("mnist5k",),
+                        follows="cgpgan")]
+        out += [Setting(label, preset, datasets=("mnist5k",), seeds="first", follows="cgpgan")
+                for label, preset in FOUR.items()]
+    out += [Setting(KMEANS_RAW, compute=kmeans_raw),
+            Setting(KMEANS_AE, compute=kmeans_autoencoder, overrides=(f"ae_epochs={args.ae_epochs}",))]
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+def report(ctx) -> list[str]:
+    r, out = ctx.results, []
+    for ds in r.groups():
+        main = [s for s in MAIN if r.select(s, ds)]
+        out += [f"### {ds}\n",
+                f"Labels hidden from training except `ca (labeled)`; final EMA generators, {ctx.args.num_samples} fakes "
+                "(categories class-balanced), domain features, test split; clustering of the category predictor on "
+                "every test image; mean ± std over seeds. FID: lower is better; the others: higher.\n",
+                metrics_table(r, ds, TABLE, main), "",
+                f"k-means baselines (k = 10, test split, same seeds; autoencoder: {ctx.args.ae_epochs} epochs):\n",
+                metrics_table(r, ds, CLUSTERING, [KMEANS_RAW, KMEANS_AE]), ""]
+        schedules = [s for s in ("cgpgan", NO_WARMUP, UNIFORM, "cgpgan+codebook") if r.select(s, ds)]
+        if ds == "mnist5k" and "cgpgan" in schedules:
+            png = ctx.figure("prior.png")
+            final = plot_prior(ctx, schedules, png)
+            out += [f"The learned prior P(C) over training (one line per seed), CGPGAN with the presets' warm-up"
+                    + (", without it and uniform throughout" if NO_WARMUP in schedules else "")
+                    + (", and CGPGAN + codebook" if "cgpgan+codebook" in schedules else "") + f": ![prior]({png.name})\n",
+                    "Final largest P(c) per seed: " + "; ".join(
+                        f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in final.items()) + "\n"]
+            if NO_WARMUP in schedules:
+                out += ["CGPGAN with each prior schedule (same protocol as the table above):\n",
+                        metrics_table(r, ds, TABLE, [s for s in schedules if s != "cgpgan+codebook"]), ""]
+        png = ctx.figure(f"samples_{ds}.png")
+        if grids_figure(ctx, ds, main, png):
+            out += ["Final sample grids, first seed (self-labeled runs: one column per category, one row per latent; "
+                    f"`ca (labeled)`: one row per class): ![samples]({png.name})\n"]
+        four = [(label, r.select(label, ds)) for label in FOUR if r.select(label, ds)]
+        if four:
+            cells = []
+            for label, recs in four:
+                png = ctx.figure(f"4x4_{label.split()[0].replace('+', '_')}.png")
+                if sample_figure(ctx.run_dir(recs[0]), png):
+                    cells.append((label, png))
+            if cells:
+                out += [f"d_l = d_c = 4 (seed 000 Figs. 2–3), seed {four[0][1][0]['seed']}: columns = categorical "
+                        "vectors (16 of 256, evenly spaced joint indices), rows = latents\n",
+                        "| " + " | ".join(label for label, _ in cells) + " |", "|" + "---|" * len(cells),
+                        "| " + " | ".join(f"![]({p.name})" for _, p in cells) + " |", ""]
+        if r.select("cgpgan", ds):
+            out += [f"Per-seed FID of CGPGAN: {per_seed(r, 'cgpgan', 'fid', ds, 1)}\n"]
+    return out
+
+
+CLAIMS = (
+    Claim("the codebook raises precision (CGPGAN + codebook vs CGPGAN)", "precision", "cgpgan+codebook", "cgpgan",
+          "higher", source="§4"),
+    Claim("the codebook lowers recall", "recall", "cgpgan+codebook", "cgpgan", "lower", source="§4"),
+    Claim("the codebook improves clustering (ACC)", "cluster_acc", "cgpgan+codebook", "cgpgan", "higher",
+          source="§4, conclusion"),
+    Claim("the vanilla GAN with codebook collapses (recall below 0.05)", "recall", "vanilla+codebook", COLLAPSE_RECALL,
+          "lower", source="§4, Fig. 1"),
+    Claim("CGPGAN clusters better than k-means on raw pixels (ACC)", "cluster_acc", "cgpgan", KMEANS_RAW, "higher"),
+    Claim("CGPGAN + codebook clusters better than k-means on raw pixels (ACC)", "cluster_acc", "cgpgan+codebook",
+          KMEANS_RAW, "higher"),
+    Claim("CGPGAN clusters better than k-means on autoencoder codes (ACC)", "cluster_acc", "cgpgan", KMEANS_AE,
+          "higher"),
+    Claim("InfoGAN clusters better than k-means on raw pixels (ACC)", "cluster_acc", "infogan", KMEANS_RAW, "higher"),
+)
+
+
+def add_arguments(ap) -> None:
     ap.add_argument("--ae-epochs", type=int, default=5, help="epochs of the k-means baseline's autoencoder")
     ap.add_argument("--settings-only", action="store_true",
-                    help="only the --settings table: no prior-schedule runs, no d_l = d_c = 4 figures")
-    add_run_arguments(ap, "seed000", num_samples=2000)
-    args = ap.parse_args()
-    runs, docs = Path(args.runs), Path(args.docs)
-    docs.mkdir(parents=True, exist_ok=True)
-    steps = args.steps or DEFAULT_STEPS
-    base = ["train.threads=1", f"train.steps={steps}"] + args.overrides
-    t0 = time.time()
-    sections, all_log = [], []
-    for ds in args.datasets:
-        jobs, groups = [], {}
-        for label in args.settings:
-            preset, extra = SETTINGS[label]
-            for s in args.seeds:
-                d = runs / f"{ds}-{label.split(' ')[0].replace('+', '-')}-s{s}"
-                jobs.append((d, preset, [f"data.name={ds}", f"seed={s}"] + extra + base))
-                groups.setdefault(label, []).append(d)
-        warm = {}
-        if ds == "mnist5k" and "cgpgan" in args.settings and not args.settings_only:  # the prior without warm-up / uniform throughout
-            for tag, label, value in [("nowarmup", "cgpgan, no warm-up", 0),
-                                      ("uniformprior", "cgpgan, uniform prior throughout", steps)]:
-                for s in args.seeds:
-                    d = runs / f"{ds}-cgpgan-{tag}-s{s}"
-                    jobs.append((d, "mnist5k-cgpgan", [f"data.name={ds}", f"seed={s}"] + base
-                                 + [f"model.prior_warmup={value}"]))
-                    warm.setdefault(label, []).append(d)
-        all_log += run_all(jobs, args.workers)
-        values = final_metrics(groups, METRICS, args.num_samples)
-        baselines = kmeans_baselines(ds, args.seeds, args.ae_epochs)
-        keys = [k for k in TABLE_KEYS if any(k in v for v in values.values())]
-        sections += [f"### {ds}\n",
-                     f"Labels hidden from training except `ca (labeled)`; {steps} steps; final EMA generators, "
-                     f"{args.num_samples} fakes (categories class-balanced), domain features, test split; clustering "
-                     f"of the category predictor on every test image; mean ± std over seeds {args.seeds}. "
-                     "FID: lower is better; the others: higher.\n",
-                     metrics_table(values, keys), "",
-                     "k-means baselines (k = 10, test split, same seeds):\n",
-                     metrics_table(baselines, ["cluster_acc", "cluster_nmi", "cluster_ari"]), ""]
-        if ds == "mnist5k" and "cgpgan" in groups:  # the learned prior (and its schedules, when run)
-            from condgan.config import load_config
+                    help="only the main settings (and k-means): no prior-schedule runs, no d_l = d_c = 4 figures")
 
-            warmup = load_config(SETTINGS["cgpgan"][0], base).model.prior_warmup  # the preset's, or --set's
-            with_codebook = {f"cgpgan+codebook (warm-up until step {warmup})": groups["cgpgan+codebook"]} \
-                if "cgpgan+codebook" in groups else {}
-            final = plot_prior({f"cgpgan (warm-up until step {warmup})": groups["cgpgan"], **warm, **with_codebook},
-                               docs / "seed000_prior_warmup.png")
-            schedules = ", without it, and uniform for the whole run" if warm else ""
-            codebook = " (and CGPGAN + codebook with the warm-up)" if with_codebook else ""
-            sections += ["The learned prior P(C) over training (one line per seed) with the probability-normalization "
-                         f"warm-up until step {warmup}{schedules}{codebook}: ![prior](seed000_prior_warmup.png)\n",
-                         "Final largest P(c) per seed: " + "; ".join(
-                             f"{k}: {', '.join(f'{v:.2f}' for v in vs)}" for k, vs in final.items()) + "\n"]
-            if warm:
-                sections += ["CGPGAN with each prior schedule (same protocol as the table above):\n",
-                             metrics_table({"cgpgan": values["cgpgan"],
-                                            **final_metrics(warm, METRICS, args.num_samples)}, keys), ""]
-        grids_figure(groups, docs / f"seed000_samples_{ds}.png")
-        sections += [f"Final sample grids, first seed (self-labeled runs: one column per category, one row per latent; "
-                     f"`ca (labeled)`: one row per class): ![samples](seed000_samples_{ds}.png)\n"]
-        sections += ["Verdicts (computed from the table above):\n", "\n".join(claims(values, ds)), ""]
-    if "mnist5k" in args.datasets and not args.settings_only:  # seed 000 Figs. 2–3: d_l = d_c = 4
-        figs = {"mnist5k-cgpgan-4x4": "seed000_4x4_cgpgan.png",
-                "mnist5k-cgpgan-4x4-codebook": "seed000_4x4_cgpgan_codebook.png"}
-        s = args.seeds[0]
-        jobs = [(runs / f"{p}-s{s}", p, [f"seed={s}"] + base) for p in figs]
-        all_log += run_all(jobs, args.workers)
-        for (d, p, _), png in zip(jobs, figs.values()):
-            sample_figure(d, docs / png, all_log)
-        sections += ["### d_l = d_c = 4 (seed 000 Figs. 2–3), MNIST-5k, seed "
-                     f"{s}: columns = categorical vectors (16 of 256, evenly spaced joint indices), rows = latents\n",
-                     "| CGPGAN | CGPGAN + codebook |", "|---|---|",
-                     "| ![](seed000_4x4_cgpgan.png) | ![](seed000_4x4_cgpgan_codebook.png) |", ""]
-    publish_tables(docs / "seed000_tables.md", sections, all_log, t0)
 
+STUDY = Study(
+    name="seed000", title="Seed 000 (CGPGAN with codebook) with condgan", settings=settings, steps=2000,
+    datasets=("mnist5k", "fashion-mnist"), evaluation=Evaluation(("fid", "prdc", "clustering"), num_samples=2000),
+    series=("prior_g0_*",), claims=CLAIMS, report=report, add_arguments=add_arguments, description=__doc__,
+    # The labeled reference has learned when its FID is within 2x the tuned presets' (MNIST-5k
+    # quickstart 10, Fashion-MNIST fashion-mnist-acmod 15.5; docs/results/quality/).
+    baseline=Baseline("ca (labeled)", ("fid", "precision", "recall"), learned_metric="fid",
+                      at_most={"mnist5k": 20.0, "fashion-mnist": 31.0}),
+)
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    main()
+    run_main(STUDY)

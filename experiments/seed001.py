@@ -1,146 +1,116 @@
-"""Reproduce seed 001's two experiments at CPU scale with condgan, then aggregate over seeds.
+"""Seed 001 (Cho, "Conditional Activation GAN") with condgan, in two parts:
 
-  conditioning: CA-GAN vs modified AC-GAN (λ = 1) vs original AC-GAN, instance norm in D,
-                LSGAN loss, same steps; mean per-class FID (domain features) during training.
+  conditioning: CA-GAN vs modified AC-GAN (λ = 1) vs original AC-GAN, instance norm in D, LSGAN
+                loss, same steps; intra-class FID (domain features) during training and of the
+                final EMA generator with re-estimated BN statistics.
   mixed-batch:  55 %-zeros MNIST-5k, batch norm in D, AC and CA with and without mixed batch
-                training; total variation between the class histogram of the fakes (as
-                classified by the domain classifier) and the requested uniform mix.
+                training; total variation between the class histogram of the fakes (as classified
+                by the domain classifier) and the requested uniform mix.
 
     python experiments/seed001.py conditioning --datasets mnist5k fashion-mnist --seeds 0 1 2
     python experiments/seed001.py mixed-batch --seeds 0 1 2
 
-Each run is a plain `condgan train PRESET --set ...` (printed), so any single run can be
-repeated by hand. Results (Markdown table, plots, the exact commands, seeds) go to
-docs/results/.
+Results: docs/results/seed001/ (records in runs/, documents conditioning.md, mixed-batch.md).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import time
-from pathlib import Path
 
-from common import ROOT, eval_series, publish_tables, run_all  # noqa: E402  (experiments/ is on sys.path when run as a script)
-
-
-def summarize(groups: dict[str, list[Path]], key: str, title: str, out_stem: Path, lower_better=True):
-    """Mean ± std over seeds of `key` at each evaluation step, per group; a plot and a table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    rows = []
-    for label, runs in groups.items():
-        series = [eval_series(r, key) for r in runs]
-        steps = [s for s, _ in series[0]]
-        per_step = [[dict(s)[step] for s in series] for step in steps]
-        means = [statistics.mean(v) for v in per_step]
-        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_step]
-        ax.plot(steps, means, marker="o", ms=3, label=label)
-        ax.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.2)
-        over_training = [statistics.mean(v for _, v in s) for s in series]
-        final = [s[-1][1] for s in series]
-        rows.append((label, len(runs), statistics.mean(final), statistics.stdev(final) if len(final) > 1 else 0.0,
-                     statistics.mean(over_training), statistics.stdev(over_training) if len(over_training) > 1 else 0.0,
-                     final))
-    ax.set_xlabel("generator step")
-    ax.set_ylabel(key)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_stem.with_suffix(".png"), dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    table = [f"| setting | seeds | final {key} (mean ± std) | {key} averaged over all evaluations | per-seed final |",
-             "|---|---|---|---|---|"]
-    for label, n, fm, fs, om, os_, final in sorted(rows, key=lambda r: r[4] if lower_better else -r[4]):
-        table.append(f"| {label} | {n} | {fm:.3f} ± {fs:.3f} | {om:.3f} ± {os_:.3f} | {', '.join(f'{v:.3f}' for v in final)} |")
-    return "\n".join(table), rows
+from report import metrics_table, plot_series
+from runner import Baseline, Claim, Evaluation, Setting, Study, run_main
 
 
-def final_eval_table(groups: dict[str, list[Path]], key: str, standing_stats: int, num_samples: int) -> str:
-    """Re-evaluate every run's final EMA generator with its BN statistics re-estimated
-    (`condgan evaluate --standing-stats N`); mean ± std over seeds of `key` and conditional accuracy."""
-    from condgan.config import config_from_dict
-    from condgan.evaluation import evaluate_run
-    from condgan.training.checkpoint import RunDir
+def series_summary(run_dir, spec, args, key: str) -> dict:
+    """The last evaluation during training and the mean over all of them (from metrics.jsonl)."""
+    from runner import read_series
 
-    rows = [f"| setting | final {key}, EMA + standing statistics (mean ± std) | conditional accuracy | per-seed {key} |",
-            "|---|---|---|---|"]
-    for label, runs in groups.items():
-        values, accs = [], []
-        for r in runs:
-            cfg = config_from_dict(RunDir(r).read_config_dict())
-            res = evaluate_run(r, num_samples, [key, "conditional_accuracy"], seed=0,
-                               real_split=cfg.eval.real_split, standing_stats=standing_stats)
-            values.append(res["metrics"][key])
-            accs.append(res["metrics"]["conditional_accuracy"])
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        rows.append(f"| {label} | {statistics.mean(values):.3f} ± {sd:.3f} | {statistics.mean(accs):.3f} | "
-                    f"{', '.join(f'{v:.3f}' for v in values)} |")
-    return "\n".join(rows)
+    s = read_series(run_dir, [f"eval.{key}"]).get(f"eval.{key}", [])
+    return {f"{key}_last_during_training": s[-1][1], f"{key}_mean_during_training": statistics.fmean(v for _, v in s)} \
+        if s else {}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("experiment", choices=["conditioning", "mixed-batch"])
-    ap.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion-mnist"])
-    ap.add_argument("--methods", nargs="+", default=None)
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--eval-every", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=2)
+def curves_report(key: str):
+    def report(ctx) -> list[str]:
+        r, out = ctx.results, []
+        for group in r.groups():
+            png = ctx.figure(f"{group}.png" if group else "curves.png")
+            if plot_series(r, group, f"eval.{key}", png, f"{group}: {key} during training (mean ± std over seeds)",
+                           ylabel=key):
+                out += [f"### {group}\n", f"![]({png.name})\n"]
+            metrics = [f"{key}_last_during_training", f"{key}_mean_during_training"]
+            if ctx.study.evaluation:
+                metrics += [key, "conditional_accuracy"]
+            out += [metrics_table(r, group, metrics, names={
+                f"{key}_last_during_training": f"final {key} (during training)",
+                f"{key}_mean_during_training": f"{key} averaged over the evaluations",
+                key: f"final {key}, EMA + standing statistics", "conditional_accuracy": "conditional accuracy"}), ""]
+        return out
+    return report
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("--methods", nargs="+", default=None, help="only these conditioning methods")
+    ap.add_argument("--eval-every", type=int, default=None, help="eval.every of every run (default: the preset's)")
     ap.add_argument("--final-standing-stats", type=int, default=50,
-                    help="re-evaluate final EMA generators with BN statistics re-estimated over N batches (0: skip)")
-    ap.add_argument("--runs", default=str(ROOT / "runs" / "seed001"))
-    ap.add_argument("--docs", default=str(ROOT / "docs" / "results"))
-    args = ap.parse_args()
-    runs, docs = Path(args.runs), Path(args.docs)
-    docs.mkdir(parents=True, exist_ok=True)
-    threads = ["train.threads=1"] if args.workers > 1 else []
-    jobs, groups = [], {}
-    t0 = time.time()
-    if args.experiment == "conditioning":
-        methods = args.methods or ["ca", "ac_mod", "ac"]
-        for ds in args.datasets:
-            extra = ["eval.real_split=train"] if ds == "mnist5k" else []
-            for m in methods:
-                for s in args.seeds:
-                    o = [f"data.name={ds}", f"model.conditioning={m}", f"seed={s}"] + extra + threads
-                    o += [f"train.steps={args.steps}"] if args.steps else []
-                    o += [f"eval.every={args.eval_every}"] if args.eval_every else []
-                    d = runs / f"{ds}-{m}-s{s}"
-                    jobs.append((d, "seed001-ca-vs-ac", o))
-                    groups.setdefault(ds, {}).setdefault(m, []).append(d)
-        log = run_all(jobs, args.workers)
-        key, stem = "intra_fid", "seed001_ca_vs_ac"
-    else:
-        methods = args.methods or ["ca", "ac"]
-        for m in methods:
-            for mixed in (True, False):
-                for s in args.seeds:
-                    o = [f"model.conditioning={m}", f"loss.mixed_batch={str(mixed).lower()}", f"seed={s}"] + threads
-                    o += [f"train.steps={args.steps}"] if args.steps else []
-                    o += [f"eval.every={args.eval_every}"] if args.eval_every else []
-                    d = runs / f"mixed-{m}-{'mixed' if mixed else 'separate'}-s{s}"
-                    jobs.append((d, "seed001-mixed-batch", o))
-                    groups.setdefault("mnist5k-55pct-zeros", {}).setdefault(f"{m}, mixed batch {'on' if mixed else 'off'}", []).append(d)
-        log = run_all(jobs, args.workers)
-        key, stem = "class_tv", "seed001_mixed_batch"
-    sections = []
-    for ds, g in groups.items():
-        table, _ = summarize(g, key, f"{ds}: {key} (mean ± std over seeds {args.seeds})", docs / f"{stem}_{ds}")
-        sections.append(f"### {ds}\n\n![]({stem}_{ds}.png)\n\n{table}\n")
-        if args.final_standing_stats:
-            final = final_eval_table(g, key, args.final_standing_stats, 2000)
-            sections.append(f"Final EMA generators re-evaluated with standing statistics "
-                            f"({args.final_standing_stats} batches), 2,000 fakes:\n\n{final}\n")
-    publish_tables(docs / f"{stem}_tables.md", sections, log, t0)
+                    help="evaluate final EMA generators with BN statistics re-estimated over N batches (0: no final "
+                         "evaluation)")
 
+
+def options(args) -> list[str]:
+    return [f"eval.every={args.eval_every}"] if args.eval_every else []
+
+
+def part(name: str, key: str, settings: list[Setting], **kw) -> Study:
+    def measure(run_dir, spec, args):
+        return series_summary(run_dir, spec, args, key)
+
+    def chosen(args):  # --methods ca ac: every setting of those methods
+        return [s for s in settings if not args.methods or s.label.split(",")[0] in args.methods]
+
+    def evaluation(args):
+        n = args.final_standing_stats
+        return Evaluation((key, "conditional_accuracy"), num_samples=2000, standing_stats=n) if n else None
+
+    return Study(name="seed001", part=name, settings=chosen, steps=2000, series=(f"eval.{key}",),
+                 evaluation=evaluation, measure=measure, report=curves_report(key), add_arguments=add_arguments,
+                 options=options, workers=2, description=__doc__, **kw)
+
+
+def cond(m: str) -> Setting:
+    return Setting(m, "seed001-ca-vs-ac", (f"model.conditioning={m}",))
+
+
+CONDITIONING = part(
+    "conditioning", "intra_fid", [cond("ca"), cond("ac_mod"), cond("ac")],
+    claims=(Claim("CA-GAN ends with a lower intra-FID than modified AC-GAN", "intra_fid", "ca", "ac_mod", "lower",
+                  source="§6.1–6.2"),
+            Claim("modified AC-GAN ends with a lower intra-FID than the original AC-GAN", "intra_fid", "ac_mod", "ac",
+                  "lower", source="§6.1–6.2"),
+            Claim("CA-GAN learns faster: lower intra-FID averaged over training than modified AC-GAN",
+                  "intra_fid_mean_during_training", "ca", "ac_mod", "lower", source="§6.2")),
+    title="Seed 001 (CA-GAN): CA vs modified AC vs AC", datasets=("mnist5k", "fashion-mnist"),
+    # MNIST-5k's test split has 50 images per class: intra-FID needs the train split as reference.
+    dataset_overrides={"mnist5k": ("eval.real_split=train",)},
+    baseline=Baseline("ac_mod", ("intra_fid", "conditional_accuracy"), learned_metric="conditional_accuracy",
+                      at_least={"mnist5k": 0.9, "fashion-mnist": 0.75}))
+
+
+def mixed(m: str, on: bool) -> Setting:
+    return Setting(f"{m}, mixed batch {'on' if on else 'off'}", "seed001-mixed-batch",
+                   (f"model.conditioning={m}", f"loss.mixed_batch={str(on).lower()}"))
+
+
+MIXED = part(
+    "mixed-batch", "class_tv", [mixed("ac", True), mixed("ac", False), mixed("ca", True), mixed("ca", False)],
+    claims=(Claim("mixed batches bring AC-GAN's fakes closer to the requested class mix", "class_tv",
+                  "ac, mixed batch on", "ac, mixed batch off", "lower", source="§6.3"),
+            Claim("mixed batches bring CA-GAN's fakes closer to the requested class mix", "class_tv",
+                  "ca, mixed batch on", "ca, mixed batch off", "lower", source="§6.3")),
+    title="Seed 001 (CA-GAN): mixed batch training on the 55 %-zeros set",
+    baseline=Baseline("ac, mixed batch off", ("class_tv", "conditional_accuracy")))
+
+STUDIES = {"conditioning": CONDITIONING, "mixed-batch": MIXED}
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    main()
+    run_main(STUDIES)

@@ -24,12 +24,26 @@ def tiny_overrides(*extra: str) -> list[str]:
 @pytest.fixture
 def tiny_config():
     """`tiny_config(*overrides)` → a validated Config on 8×8 digits with 8-wide nets."""
-    from condgan.config import load_config
+    from condgan.validation import load_config
 
     def make(*extra: str, base: str | dict | None = None):
         return load_config({} if base is None else base, tiny_overrides(*extra))
 
     return make
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny trained run through the CLI (preset mnist5k-cagan with the tiny overrides: 20 steps
+    on 8×8 digits, checkpoints every 5), shared by a test module. Tests must not modify it."""
+    from condgan.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    argv = ["train", "mnist5k-cagan", "--out", str(out), "--no-progress"]
+    for assignment in tiny_overrides("train.steps=20"):
+        argv += ["--set", assignment]
+    assert main(argv) == 0
+    return out
 
 
 @pytest.fixture(autouse=True)

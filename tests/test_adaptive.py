@@ -11,7 +11,7 @@ import torch
 
 from condgan.adaptive import AdaptiveAugment, AdaptiveProbability, expand_operations, pseudo_augment
 from condgan.adaptive.pipeline import resample, rotate2d, scale2d, translate2d
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.losses.conditioning import Labels
 

@@ -169,7 +169,7 @@ def test_joint_category_index_for_groups():
 
 
 def test_preset_is_valid():
-    from condgan.config import load_config
+    from condgan.validation import load_config
 
     cfg = load_config("mnist5k-cgpgan", [])
     assert (cfg.model.labeling, cfg.model.conditioning, cfg.loss.adversarial) == ("classifier", "ca_inner", "ns")

@@ -31,7 +31,7 @@ def read_csv(path):
 
 
 def test_train_sample_cluster_evaluate(cgp_run, tmp_path, capsys):
-    from condgan.config import load_config
+    from condgan.validation import load_config
     from condgan.data import load_dataset
 
     assert main(["sample", str(cgp_run), "--num", "3", "--out", str(tmp_path / "g.png")]) == 0

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, Labels

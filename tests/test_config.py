@@ -8,9 +8,10 @@ from importlib import resources
 import pytest
 import yaml
 
-from condgan.config import (RESUMABLE_KEYS, Config, _flat_keys, apply_override, config_diff,
-                            config_from_dict, list_presets, load_config)
+from condgan.config import (RESUMABLE_KEYS, Config, apply_override, config_diff, config_from_dict, config_keys,
+                            list_presets)
 from condgan.errors import CondganError
+from condgan.validation import load_config
 
 PRESET_NAMES = sorted(entry.name[:-5] for entry in (resources.files("condgan") / "presets").iterdir()
                       if entry.name.endswith(".yaml"))
@@ -82,12 +83,12 @@ def test_yaml_file(tmp_path):
     ("train.g_betas=[0, 0.9]", lambda c: c.train.g_betas, [0.0, 0.9]),
     ("data.classes=null", lambda c: c.data.classes, None),
     ("data.root=", lambda c: c.data.root, None),
-    ("eval.best_metric=fid", lambda c: c.eval.best_metric, "fid"),
+    ("eval.best_metric=fid", lambda c: c.eval.best_metric, "fid"),     # (with eval.every > 0, below)
     ("eval.metrics=[fid, kid]", lambda c: c.eval.metrics, ["fid", "kid"]),
     ("description=a b=c", lambda c: c.description, "a b=c"),          # split on the first '='
 ])
 def test_set_type_conversion(assignment, getter, want):
-    value = getter(load_config({}, [assignment]))
+    value = getter(load_config({}, ["eval.every=100", assignment]))
     assert value == want and type(value) is type(want)
 
 
@@ -220,7 +221,7 @@ def test_config_diff():
 
 def test_resumable_keys_do_not_change_the_math():
     assert {"train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every"} <= RESUMABLE_KEYS
-    flat = set(_flat_keys(Config))   # every leaf key of the config
+    flat = set(config_keys())   # every leaf key of the config
     assert RESUMABLE_KEYS <= flat
     for key in ("seed", "model.z_dim", "loss.adversarial", "train.batch_size", "train.g_lr",
                 "train.d_steps", "train.ema", "reg.gp", "data.name", "model.conditioning"):
@@ -229,7 +230,7 @@ def test_resumable_keys_do_not_change_the_math():
 
 def test_check_resumable(tmp_path):
     from condgan.training.checkpoint import RunDir
-    from condgan.training.trainer import check_resumable
+    from condgan.training.checkpoint import check_resumable
 
     run = RunDir(tmp_path / "run")
     cfg = load_config({}, ["model.z_dim=8"])
@@ -258,7 +259,7 @@ def _float_keys() -> list[tuple[str, bool]]:
     import typing
 
     out = []
-    for key in _flat_keys(Config):
+    for key in config_keys():
         cls = Config
         *parents, leaf = key.split(".")
         for p in parents:

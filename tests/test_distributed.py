@@ -19,9 +19,10 @@ import torch
 import torch.multiprocessing as mp
 
 import distributed_workers as workers
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.data.sampler import BatchSampler
 from condgan.errors import CondganError
+from condgan.training.checkpoint import load_checkpoint, save_checkpoint
 from condgan.training.trainer import Trainer, preflight
 from conftest import tiny_overrides
 
@@ -118,9 +119,9 @@ def test_world_size_change_on_resume_is_refused(tmp_path, tiny_config):
     with pytest.raises(CondganError, match=r"trained by 1 process\(es\), this resume runs 2"):
         preflight(cfg, tmp_path, 2)
     # A checkpoint of a 2-process run refuses a one-process resume (the trainer's own check).
-    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     state["world_size"] = 2
-    torch.save(state, tmp_path / "checkpoints" / "last.pt")
+    save_checkpoint(tmp_path / "checkpoints" / "last.pt", state)  # with a matching checksum
     with pytest.raises(CondganError, match=r"trained by 2 process\(es\), this resume runs 1"):
         Trainer(cfg, tmp_path, progress=False).train()
 

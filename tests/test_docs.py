@@ -7,12 +7,13 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 import condgan
-from condgan.config import Config, _flat_keys
+from condgan.config import config_keys
 from condgan.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def test_registries_beyond_the_expected_ones_are_documented_too():
 def test_documented_config_keys_exist():
     """`section.key` and `section.key=value` spans must name real config keys (catches typos and
     renamed keys)."""
-    keys = set(_flat_keys(Config))
+    keys = set(config_keys())
     sections = sorted({k.split(".")[0] for k in keys if "." in k})
     pattern = re.compile(rf"`((?:{'|'.join(sections)})\.[a-z_0-9]+)(?:[=`<\[ ])")
     for doc in (METHODS, ROOT / "docs" / "api.md"):
@@ -93,21 +94,89 @@ def test_methods_doc_cites_sources_for_every_table_row():
         assert source, row
 
 
-def markdown_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+def repository_markdown() -> list[Path]:
+    """Every Markdown file of the repository (not the virtual environment, run directories or caches)."""
+    skip = {".venv", "runs", ".condgan_cache", ".git", "build", ".pytest_cache"}
+    return sorted(p for p in ROOT.rglob("*.md") if not skip & set(p.relative_to(ROOT).parts)
+                  and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts))
 
 
-@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", repository_markdown(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_docs_stand_alone(path):
     text = path.read_text()
     found = [s for s in OUTSIDE_REFERENCES if s in text]
     assert not found, f"{path.relative_to(ROOT)} refers to files outside the repository: {found}"
 
 
-def test_relative_links_resolve():
-    """[text](target) links between repository files point at files that exist."""
-    for path in markdown_files():
+# --------------------------------------------------------------------------- results documents
+RESULTS = ROOT / "docs" / "results"
+VERDICT = re.compile(r"\*\*(holds|does not hold|inconclusive)([^*]*)\*\*")
+NUM = r"[-+]?(?:\d+\.?\d*|inf)"
+INTERVAL = re.compile(rf"95 % CI \[({NUM}), ({NUM})\] \((welch|one-sample t|bootstrap)\)(?:, ratio [\d.]+(?: \[[^\]]*\])?)?, "
+                      r"claimed ([<>]) 0: \*\*(holds|does not hold|inconclusive)\*\*")
+TWO_GROUPS = re.compile(rf"(?:^|, |— `[^`]+`, )\S.*? ({NUM}) ± ({NUM}) vs .*? ({NUM}) ± ({NUM}) \((\d+) / (\d+) seeds\): "
+                        rf"difference ({NUM}), 95 % CI \[({NUM}), ({NUM})\] \(welch\)")
+
+
+def test_every_relative_link_in_the_repository_resolves():
+    """[text](target) and ![](image) links of every Markdown file (README, docs/, experiments/,
+    benchmarks/ ...) point at files that exist."""
+    assert ROOT / "experiments" / "README.md" in repository_markdown()
+    broken = []
+    for path in repository_markdown():
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
-            if "://" in target:
+            if "://" not in target and not target.startswith("mailto:") and not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not broken, broken
+
+
+def test_results_are_one_folder_per_study_with_a_readme():
+    loose = [p.name for p in RESULTS.iterdir() if p.is_file() and p.name != "README.md"]
+    assert not loose, f"docs/results/ holds files outside a study folder: {loose}"
+    for study in (p for p in RESULTS.iterdir() if p.is_dir()):
+        assert (study / "README.md").exists(), f"{study.name}/ has no README.md"
+        assert study.name in (RESULTS / "README.md").read_text(), f"docs/results/README.md does not list {study.name}"
+
+
+def verdict_lines() -> list[tuple[str, str]]:
+    return [(f"{p.relative_to(ROOT)}:{i}", line) for p in sorted(RESULTS.rglob("*.md"))
+            for i, line in enumerate(p.read_text().splitlines(), 1) if VERDICT.search(line)]
+
+
+def test_every_verdict_carries_its_interval_and_follows_it():
+    """**holds** / **does not hold** only with a 95 % interval over seeds, and the word is the one
+    the interval gives (holds: it excludes zero on the claimed side; does not hold: on the other;
+    inconclusive: it contains zero). **inconclusive** may stand without an interval."""
+    lines = verdict_lines()
+    assert len(lines) > 50
+    for where, line in lines:
+        for word, rest in VERDICT.findall(line):
+            if word == "inconclusive" and "CI [" not in line:
                 continue
-            assert (path.parent / target).exists(), f"{path.relative_to(ROOT)}: broken link {target}"
+            m = INTERVAL.search(line)
+            assert m and not rest, f"{where}: a verdict without its interval: {line[:160]}"
+            low, high, claimed, said = float(m[1]), float(m[2]), m[4], m[5]
+            side = "higher" if claimed == ">" else "lower"
+            expected = ("holds" if (low > 0 if side == "higher" else high < 0)
+                        else "does not hold" if (high < 0 if side == "higher" else low > 0) else "inconclusive")
+            assert said == expected, f"{where}: interval [{low}, {high}], claimed {claimed} 0, says {said}"
+
+
+def test_welch_intervals_in_the_documents_follow_from_their_numbers():
+    """Where a verdict line states both groups' mean ± std and seeds, its Welch interval is
+    recomputed from them (to the printed precision)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import stats
+
+    checked = 0
+    for where, line in verdict_lines():
+        m = TWO_GROUPS.search(line)
+        if not m:
+            continue
+        ma, sa, mb, sb, na, nb, d, low, high = m.groups()
+        e = stats.welch(stats.Summary(float(ma), float(sa), int(na)), stats.Summary(float(mb), float(sb), int(nb)))
+        unit = 10.0 ** -len(low.split(".")[1]) if "." in low else 1.0
+        tol = 2 * unit + 0.02 * (e.high - e.low)  # the printed means / stds are rounded
+        assert abs(e.low - float(low)) <= tol and abs(e.high - float(high)) <= tol, (where, e.low, e.high, line[:160])
+        checked += 1
+    assert checked > 30

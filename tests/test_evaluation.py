@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from condgan.cli.main import main
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.evaluation import DEFAULT_METRICS
 from condgan.training.trainer import Trainer
 from tests.conftest import tiny_overrides
@@ -39,7 +39,8 @@ def trained_run(tmp_path_factory, cache):
 
 
 def _evaluate(run, out, capsys, *extra):
-    rc = main(["evaluate", str(run), "--num-samples", "300", "--out", str(out), *extra])
+    """`condgan evaluate RUN` without the real-data row (test_stages_and_real_row... covers it)."""
+    rc = main(["evaluate", str(run), "--num-samples", "300", "--out", str(out), "--no-baseline-row", *extra])
     assert rc == 0, capsys.readouterr().err
     return json.loads(out.read_text())
 
@@ -54,20 +55,24 @@ def test_evaluate_writes_every_metric_and_is_deterministic(trained_run, tmp_path
                 "conditional_accuracy", "class_tv", "intra_ssim"):
         assert key in a["metrics"], key
         assert f"\n{key} " in printed or printed.startswith(key)
-    assert a["num_samples"] == 300 and a["real_split"] == "test" and a["step"] == 20
+    assert a["num_samples"] == 300 and a["step"] == 20
     assert a["extractor"].startswith("domain-") and 0.5 < a["extractor_test_accuracy"] <= 1
     assert set(DEFAULT_METRICS) >= {"fid", "prdc"}
-    # the real reference is the class-balanced subset of the test split (17 per class)
-    assert a["real_split_samples"] == 179 and a["real_samples"] == 170
-    # digits' test split has 17-18 images per class, fewer than the 129 (128 feature dims + 1)
-    # a class needs: intra-FID flags every class and says so instead of averaging garbage
-    assert "intra_fid" not in a["metrics"] and a["metrics"]["intra_fid/flagged"] == 10
-    assert a["intra_fid_flagged_classes"]["8"] == {"real": 17, "fake": 30}
-    assert any("intra_fid not reported" in n for n in a["notes"]) and "note: intra_fid" in printed
-    # against the train split (about 160 per class) every class counts
-    c = _evaluate(trained_run, tmp_path / "c.json", capsys, "--real-split", "train", "--metrics", "intra_fid")
-    assert set(c["metrics"]) == {"intra_fid"} | {f"intra_fid/{y}" for y in range(10)}
-    assert c["intra_fid_flagged_classes"] == {} and c["skipped_metrics"] == {}
+    # default real split "auto": digits' test split (179 images) is small, so the reference is the
+    # class-balanced subset of the train split (157 per class), and eval.json says why
+    assert a["real_split"] == "train" and "auto" in a["real_split_rule"] and "179" in a["real_split_rule"]
+    assert a["real_split_samples"] == 1618 and a["real_samples"] == 1570
+    assert a["metric_options"] == {"kid": {"feature_scale": "whiten"}}
+    # every class has more than the 129 (128 feature dims + 1) real images intra-FID needs
+    assert "intra_fid" in a["metrics"] and a["intra_fid_flagged_classes"] == {}
+    # the test split has 17-18 images per class: intra-FID flags every class and says so
+    # instead of averaging garbage
+    c = _evaluate(trained_run, tmp_path / "c.json", capsys, "--real-split", "test", "--metrics", "intra_fid")
+    printed = capsys.readouterr().out
+    assert c["real_split"] == "test" and c["real_split_samples"] == 179
+    assert "intra_fid" not in c["metrics"] and c["metrics"]["intra_fid/flagged"] == 10
+    assert c["intra_fid_flagged_classes"]["8"] == {"real": 17, "fake": 30}
+    assert any("intra_fid not reported" in n for n in c["notes"]) and "note: intra_fid" in printed
 
 
 def test_evaluate_other_seed_changes_numbers(trained_run, tmp_path, capsys):
@@ -146,6 +151,20 @@ class PerfectGenerator(torch.nn.Module):
         return torch.stack(out)
 
 
+def test_a_limited_data_run_is_scored_against_the_full_data(cache):
+    """data.train_images shapes what the GAN trains on only: the real reference (here the train
+    split) and the domain classifier are those of the full data set."""
+    from condgan.data import load_dataset
+    from condgan.evaluation import Evaluator
+
+    full = load_config({}, tiny_overrides("data.image_size=16"))
+    limited = load_config({}, tiny_overrides("data.image_size=16", "data.train_images=100"))
+    a, b = (Evaluator(c.data, 10, "domain", 100, ["fid"], real_split="train") for c in (full, limited))
+    assert len(load_dataset(limited.data, "train")) < 110
+    assert b.real.key == a.real.key and len(b.real) == len(load_dataset(full.data, "train"))
+    assert b.extractor.id == a.extractor.id                       # the same classifier (cache key)
+
+
 def test_perfect_generator_on_imbalanced_data_scores_am_near_zero(cache):
     # ~53 % zeros in the train split (all zeros, 1/10 of every other digit)
     from condgan.data import load_dataset
@@ -153,7 +172,8 @@ def test_perfect_generator_on_imbalanced_data_scores_am_near_zero(cache):
 
     cfg = load_config({}, tiny_overrides("data.image_size=16", "data.class_fractions=[1" + ",0.1" * 9 + "]"))
     full_train = load_dataset(dataclasses.replace(cfg.data, class_fractions=None), "train")
-    ev = Evaluator(cfg.data, 10, "domain", 300, ["am_score", "class_tv", "conditional_accuracy", "fid"])
+    ev = Evaluator(cfg.data, 10, "domain", 300, ["am_score", "class_tv", "conditional_accuracy", "fid"],
+                   real_split="test")  # the fakes are train images: score them against held-out ones
     # the real reference: the full test split, class-balanced (not 53 % zeros)
     assert torch.bincount(ev.real.labels[ev.balanced]).tolist() == [17] * 10
     result = ev.evaluate(PerfectGenerator(full_train.images, full_train.labels, 10), z_dim=4)
@@ -315,6 +335,33 @@ def test_fakes_folder_and_npz_give_the_same_metrics(tmp_path, capsys, cache):
     assert "fid" in res["metrics"] and "no class labels" in res["skipped_metrics"]["conditional_accuracy"]
 
 
+def test_a_set_scores_the_same_whatever_order_it_is_stored_in(tmp_path, capsys, cache):
+    """The same images as a class folder (class by class) and as an .npz in a shuffled order give
+    identical numbers on every metric, also for a --num-samples subset: images are put in
+    canonical order before extraction and before every seeded draw."""
+    import numpy as np
+    from PIL import Image
+
+    pixels, labels = _fake_set()
+    for i, (img, y) in enumerate(zip(pixels, labels)):
+        (tmp_path / "fakes" / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img, "L").save(tmp_path / "fakes" / str(y) / f"{i:03d}.png")
+    shuffled = np.random.default_rng(0).permutation(len(pixels))
+    np.savez(tmp_path / "fakes.npz", images=pixels[shuffled], labels=labels[shuffled])
+    metrics = "fid,kid,is,am_score,prdc,intra_fid,conditional_accuracy,class_tv,intra_ssim,parzen"
+    for extra in ([], ["--num-samples", "40"]):
+        results = []
+        for src in ("fakes", "fakes.npz"):
+            out = tmp_path / f"{src}{len(extra)}.json"
+            code = main(["evaluate", "--fakes", str(tmp_path / src), "--data", "digits", "--set", "data.image_size=16",
+                         "--metrics", metrics, "--real-split", "train", "--out", str(out), *extra])
+            assert code == 0, capsys.readouterr().err
+            results.append(json.loads(out.read_text()))
+        folder, npz = results
+        assert folder["skipped_metrics"] == {} and "intra_fid" in folder["metrics"] and "parzen_ll" in folder["metrics"]
+        assert folder["metrics"] == npz["metrics"], extra
+
+
 def test_npz_layouts_and_ranges_are_converted_to_the_data_shape(tmp_path):
     import numpy as np
 
@@ -349,11 +396,44 @@ def test_baseline_scores_held_out_real_data(trained_run, tmp_path, capsys, cache
     printed = capsys.readouterr().out
     assert code == 0
     res = json.loads(out.read_text())
-    assert res["generator"] == "real-data" and res["num_samples"] == 200 and res["real_split"] == "test"
-    assert "real-data images" in printed and "baseline: 200 real train images (20 per class)" in printed
+    # the reference is the train split (auto: digits' test split is small); the real-data row is
+    # the held-out test split, all of it there is: 17 per class (its smallest class), not 20
+    assert res["generator"] == "real-data" and res["real_split"] == "train" and res["num_samples"] == 170
+    assert res["baseline"]["held_out_split"] == "test" and res["baseline"]["per_class"] == 17
+    assert "KID is unbiased" in res["baseline"]["why_fewer"]
+    assert "real-data images" in printed and "baseline: 170 real test images (17 per class)" in printed
+    assert "170 fakes, not the 200 asked for" in printed
     assert res["metrics"]["conditional_accuracy"] > 0.95 and res["metrics"]["am_score/kl"] < 0.02
     # and `condgan report RUN --baseline FILE` shows it as the real-data row under the runs
     report = tmp_path / "rep.md"
     assert main(["report", str(trained_run), "--baseline", str(out), "--out", str(report)]) == 0
     row = next(l for l in report.read_text().splitlines() if l.startswith("| baseline:digits |"))
     assert "real data (baseline)" in row and f"{res['metrics']['fid']:.4g}" in row
+
+
+def test_auto_real_split_takes_test_only_when_it_is_large(monkeypatch):
+    import condgan.data
+    from condgan.evaluation.reference import MIN_TEST_REFERENCE, resolve_real_split
+
+    cfg = load_config({}, tiny_overrides("data.image_size=16"))
+    for size, want in ((MIN_TEST_REFERENCE, "test"), (MIN_TEST_REFERENCE - 1, "train")):
+        monkeypatch.setattr(condgan.data, "load_dataset", lambda data_cfg, split, n=size: [None] * n)
+        split, why = resolve_real_split(cfg.data, "auto")
+        assert split == want and why.startswith("auto") and str(size) in why
+    assert resolve_real_split(cfg.data, "test")[0] == "test"  # as asked, whatever its size
+
+
+def test_metrics_too_small_for_their_inputs_are_skipped_with_their_message(cache):
+    """Three fakes: FID is computed, PRDC (k-NN radii) and intra-SSIM (pairs per class) cannot be:
+    skipped with a message naming the metric and the fix, not an error that ends the evaluation."""
+    from condgan.evaluation import Evaluator
+
+    pixels, labels = _fake_set(1)
+    images = torch.from_numpy(pixels[:3]).float().div(127.5).sub(1)[:, None]
+    cfg = load_config({}, tiny_overrides("data.image_size=16"))
+    ev = Evaluator(cfg.data, 0, "domain", 1, ["fid", "prdc", "intra_ssim"])
+    result = ev.evaluate_images(images, torch.from_numpy(labels[:3]))
+    assert "fid" in result.metrics
+    assert "prdc" in result.skipped["prdc"] and "3 fake" in result.skipped["prdc"]
+    assert "intra_ssim" in result.skipped["intra_ssim"]
+    assert any(n.startswith("prdc skipped:") for n in result.notes)

@@ -17,6 +17,7 @@ from condgan.features import (EXTRACTORS, FIDInceptionV3, InceptionExtractor,
                               fit_domain_classifier, get_domain_extractor, iter_extract,
                               load_inception_extractor)
 from condgan.features import domain as domain_mod
+from condgan.features.domain import cache as domain_cache_mod
 from condgan.features import inception as inception_mod
 
 DIGITS = DataConfig(name="digits", image_size=8)
@@ -111,7 +112,7 @@ def test_cache_files_are_complete_and_atomic(trained, tmp_path):
 
     target = tmp_path / "sub" / "file.json"
     with pytest.raises(OSError):
-        domain_mod._atomic_write(target, failing_writer)
+        domain_cache_mod._atomic_write(target, failing_writer)
     assert list(target.parent.iterdir()) == []
 
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.training.checkpoint import load_checkpoint
 from condgan.training.trainer import Trainer
 from conftest import tiny_overrides

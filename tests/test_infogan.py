@@ -11,7 +11,7 @@ import torch
 from condgan.errors import CondganError
 from condgan.losses.conditioning.base import Labels
 from condgan.training.build import DataInfo, build_gan
-from condgan.training.infogan import InfoGANLabeling, info_loss
+from condgan.training.labeling.infogan import InfoGANLabeling, info_loss
 from condgan.training.labeling import CategoryGenerator, group_onehots, joint_probabilities
 
 INFO = ("model.labeling=infogan", "model.conditioning=none", "model.info_categories=3",
@@ -153,7 +153,7 @@ def test_unlabeled_data_hides_the_labels_from_training(tiny_config, tmp_path):
     trainer.setup()
     try:
         assert trainer.labels is None and trainer.info.num_classes == 0
-        x, labels = trainer._real_batch()
+        x, labels = trainer.gan_step.real_batch()
         assert labels.cnd.shape == (16, 3)  # Q's categories, not the data's 10 classes
     finally:
         trainer.close()

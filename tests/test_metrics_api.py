@@ -12,7 +12,7 @@ from condgan.metrics import METRICS, MetricInputs, compute_metrics
 EXPECTED_KEYS = {
     "fid": {"fid"},
     "intra_fid": {"intra_fid", "intra_fid/0", "intra_fid/1", "intra_fid/2"},
-    "kid": {"kid", "kid_std"},
+    "kid": {"kid", "kid_std", "kid_subset_size"},
     "is": {"is", "is_std"},
     "am_score": {"am_score", "am_score/kl", "am_score/entropy"},
     "prdc": {"precision", "recall", "density", "coverage"},
@@ -62,6 +62,7 @@ def test_every_metric_is_registered_with_its_keys_and_directions():
     assert directions["fid"] is False and directions["is"] is True and directions["intra_fid/2"] is False
     assert directions["precision"] is True and directions["am_score"] is False
     assert directions["kid_std"] is None and directions["parzen_sigma"] is None
+    assert directions["kid_subset_size"] is None
 
 
 def test_same_seed_gives_identical_numbers_and_the_seed_drives_the_sampling():
@@ -98,3 +99,26 @@ def test_inconsistent_inputs_are_rejected():
         MetricInputs(fake_features=torch.zeros(4, 3), fake_labels=torch.zeros(5, dtype=torch.long))
     with pytest.raises(CondganError, match="2-D"):
         MetricInputs(fake_probs=torch.zeros(4))
+
+
+def test_scores_do_not_depend_on_the_order_of_the_rows():
+    """Seeded draws (KID subsets, IS splits, SSIM pairs, the Parzen split) are made over the
+    canonical order, so a permuted set scores exactly the same; FID and PRDC sum in another
+    order, so they agree up to rounding."""
+    inputs = full_inputs(seed=5)
+    g = torch.Generator().manual_seed(1)
+    f, r = torch.randperm(240, generator=g), torch.randperm(240, generator=g)
+    # fake_images row i belongs to fake_labels[i]: permute the first 30 fakes among themselves
+    f = torch.cat([torch.randperm(30, generator=g), 30 + torch.randperm(210, generator=g)])
+    permuted = MetricInputs(
+        real_features=inputs.real_features[r], fake_features=inputs.fake_features[f],
+        real_labels=inputs.real_labels[r], fake_labels=inputs.fake_labels[f],
+        real_probs=inputs.real_probs[r], fake_probs=inputs.fake_probs[f], fake_images=inputs.fake_images[f[:30]],
+        train_class_marginal=inputs.train_class_marginal, seed=5)
+    exact = ["kid", "is", "intra_ssim", "parzen"]
+    a = compute_metrics(inputs, exact, options=FAST)
+    b = compute_metrics(permuted, exact, options=FAST)
+    assert a == b
+    a = compute_metrics(inputs, ["fid", "prdc", "intra_fid"])
+    b = compute_metrics(permuted, ["fid", "prdc", "intra_fid"])
+    assert a.keys() == b.keys() and all(b[k] == pytest.approx(v, rel=1e-9, abs=1e-12) for k, v in a.items())

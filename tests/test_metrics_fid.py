@@ -133,16 +133,95 @@ def test_kid_on_the_whole_set_matches_numpy_and_torchmetrics():
     n, d = 400, 24
     real, fake = correlated_features(n, d, seed=12), correlated_features(n, d, seed=13, shift=0.1)
     inputs = MetricInputs(real_features=real, fake_features=fake)
-    ours = METRICS.get("kid")(inputs, subsets=1, subset_size=n, kernel_dtype="float64")
+    ours = METRICS.get("kid")(inputs, subsets=1, subset_size=n, max_subset_fraction=1.0, kernel_dtype="float64")
     assert ours["kid"] == pytest.approx(numpy_unbiased_mmd2(real, fake), rel=1e-10)
     assert ours["kid_std"] == 0.0
     # the default float32 kernels (float64 sums) stay within ~1e-7 relative
-    fast = METRICS.get("kid")(inputs, subsets=1, subset_size=n)
+    fast = METRICS.get("kid")(inputs, subsets=1, subset_size=n, max_subset_fraction=1.0)
     assert fast["kid"] == pytest.approx(ours["kid"], rel=2e-6)
     tm = KernelInceptionDistance(feature=GivenFeatures(d), subsets=1, subset_size=n)
     tm.update(real, real=True)
     tm.update(fake, real=False)
     assert ours["kid"] == pytest.approx(float(tm.compute()[0]), rel=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
+def test_whitened_kid_is_torchmetrics_kid_of_the_whitened_features():
+    """feature_scale=whiten only maps the features (by the real set's mean and covariance, the same
+    map for both sets); the kernel, the estimator and the subsets are the standard ones."""
+    from condgan.metrics.kid import whitening
+
+    n, d = 300, 10
+    g = torch.Generator().manual_seed(20)
+    mix = (torch.eye(d, dtype=torch.float64) + 0.3 * torch.randn(d, d, generator=g, dtype=torch.float64)) \
+        * torch.logspace(-1, 1, d, dtype=torch.float64)  # correlated, in units 100× apart
+    real = torch.randn(n, d, generator=g, dtype=torch.float64) @ mix
+    fake = torch.randn(n, d, generator=g, dtype=torch.float64) @ mix + 0.05
+    ours = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=1, subset_size=n,
+                              max_subset_fraction=1.0, feature_scale="whiten", kernel_dtype="float64")
+    white = whitening(real, "whiten")
+    wr, wf = white(real), white(fake)
+    assert wr.mean(0).abs().max() < 1e-10 and torch.allclose(torch.cov(wr.T), torch.eye(d, dtype=torch.float64))
+    tm = KernelInceptionDistance(feature=GivenFeatures(d), subsets=1, subset_size=n)
+    tm.update(wr, real=True)
+    tm.update(wf, real=False)
+    assert ours["kid"] == pytest.approx(float(tm.compute()[0]), rel=1e-8)
+    assert ours["kid"] == pytest.approx(numpy_unbiased_mmd2(wr, wf), rel=1e-10)
+
+
+def test_whitened_kid_ignores_the_units_of_the_features():
+    """Any invertible affine map of the features (the same for both sets) leaves whitened KID
+    unchanged: the score no longer depends on the units a classifier's features come in. (On the
+    whole sets: subsets are drawn over the canonical order, which is an order of the bytes.)"""
+    g = torch.Generator().manual_seed(5)
+    well_conditioned = torch.eye(6, dtype=torch.float64) + 0.3 * torch.randn(6, 6, generator=g, dtype=torch.float64)
+    real = torch.randn(400, 6, generator=g, dtype=torch.float64) @ well_conditioned
+    fake = torch.randn(400, 6, generator=g, dtype=torch.float64) @ well_conditioned + 0.2
+    units = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))[0] * torch.logspace(-1, 1, 6, dtype=torch.float64)
+    opts = dict(feature_scale="whiten", subsets=1, subset_size=400, max_subset_fraction=1.0, kernel_dtype="float64")
+    a = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), **opts)
+    b = METRICS.get("kid")(MetricInputs(real_features=real @ units + 7, fake_features=fake @ units + 7), **opts)
+    raw = dict(opts, feature_scale="none")
+    c = METRICS.get("kid")(MetricInputs(real_features=real @ units + 7, fake_features=fake @ units + 7), **raw)
+    assert b["kid"] == pytest.approx(a["kid"], rel=1e-8)
+    assert c["kid"] != pytest.approx(METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), **raw)["kid"], rel=0.5)
+
+
+def test_whitened_kid_sees_a_difference_that_one_dominant_direction_hides():
+    """The domain classifier's case in miniature: one high-variance direction (class identity)
+    dominates raw features; the fakes differ from the reals only in the low-variance ones. Raw
+    KID cannot tell them apart from held-out real data; whitened KID separates them by > 3 std,
+    and held-out real data still scores ≈ 0."""
+    g = torch.Generator().manual_seed(0)
+
+    def features(n, shift):
+        x = torch.randn(n, 16, generator=g, dtype=torch.float64) * 0.2
+        x[:, 0] = torch.randint(0, 10, (n,), generator=g).double() * 10  # 10 far-apart "classes"
+        x[:, 1:] += shift
+        return x
+
+    real, held_out, fake = features(4000, 0.0), features(2000, 0.0), features(2000, 0.03)
+    rows = {}
+    for scale in ("none", "whiten"):
+        kid = lambda f: METRICS.get("kid")(MetricInputs(real_features=real, fake_features=f),  # noqa: E731
+                                           feature_scale=scale, subsets=30)
+        rows[scale] = kid(fake), kid(held_out)
+    for scale, (gan, base) in rows.items():
+        separation = (gan["kid"] - base["kid"]) / max(gan["kid_std"], base["kid_std"])
+        assert (separation > 3) == (scale == "whiten"), (scale, separation)
+    base = rows["whiten"][1]
+    assert abs(base["kid"]) < 3 * base["kid_std"]
+
+
+def test_kid_subsets_are_at_most_half_the_smaller_set():
+    """With 40 fakes, subsets of 20: each holds a different half of the fakes, so kid_std
+    includes the fakes' own sampling noise (subsets of all 40 would repeat them every time)."""
+    real, fake = correlated_features(1000, 4, seed=24), correlated_features(40, 4, seed=25)
+    out = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=20)
+    assert out["kid_subset_size"] == 20
+    whole = METRICS.get("kid")(MetricInputs(real_features=real, fake_features=fake), subsets=20,
+                               max_subset_fraction=1.0)
+    assert whole["kid_subset_size"] == 40 and out["kid_std"] > whole["kid_std"]
 
 
 def test_kid_is_unbiased_for_samples_of_the_same_distribution():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.nets.dcgan import DCGANGenerator, DCGANTrunk, build_dcgan, resolution_schedule
 from condgan.nets.mlp import MLPGenerator, MLPTrunk, build_mlp

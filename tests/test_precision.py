@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.losses.regularizers import scalar_input_gradient_sq_norm
 from condgan.training.precision import Precision, compile_unavailable_reason

@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.training.trainer import Trainer
 
 PRESET_NAMES = sorted(entry.name[:-5] for entry in (resources.files("condgan") / "presets").iterdir()

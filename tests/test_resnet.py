@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.nets.layers import SelfAttention
 from condgan.nets.resnet import (ResNetGenerator, ResNetTrunk, attention_resolutions, build_resnet,

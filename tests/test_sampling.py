@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from condgan.cli.main import main
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.training.latents import MIN_TRUNCATION, check_truncation, sample_latents
 from condgan.training.restore import load_generator, standing_stats_inputs

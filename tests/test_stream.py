@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.data import load_dataset
 from condgan.data.folder import FileImages
 from condgan.data.sampler import BatchSampler

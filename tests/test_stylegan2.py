@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.nets.style import (EqualizedConv2d, EqualizedLinear, downsample_2x, fir_filter, modulated_conv2d,
                                 normalize_second_moment, upsample_2x)

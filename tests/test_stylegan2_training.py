@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.training.checkpoint import load_checkpoint
 from condgan.training.trainer import Trainer
 from conftest import tiny_overrides
@@ -35,45 +35,67 @@ def setup(tmp_path, *extra) -> Trainer:
 
 
 # ------------------------------------------------------------------ lazy regularization
-def test_lazy_r1_runs_every_kth_d_step_with_weight_times_k(tmp_path):
-    trainer = setup(tmp_path, "reg.r1=0.5", "reg.d_interval=3", "train.d_steps=2")
+def test_lazy_r1_is_its_own_d_step_every_kth_iteration_with_weight_times_k(tmp_path, monkeypatch):
+    from condgan.losses.regularizers import REGULARIZERS
+
     seen = []
+    real_get = REGULARIZERS.get
 
-    def r1_penalty(ctx):  # records the weight it is called with
-        seen.append(ctx.weight)
-        return torch.zeros(())
+    def r1_penalty(ctx):  # records the weight it is called with, and the batch it sees
+        seen.append((ctx.weight, ctx.real.shape[0], ctx.fake.shape[0]))
+        return real_get("r1")(ctx)
 
-    trainer.penalties = [(r1_penalty, 0.5)]
+    monkeypatch.setattr(REGULARIZERS, "get", lambda name: r1_penalty if name == "r1" else real_get(name))
+    trainer = setup(tmp_path, "reg.r1=0.5", "reg.d_interval=3", "train.d_steps=2", "train.ema=0")
     try:
-        for _ in range(4):                                   # D steps 0 … 7
-            trainer.train_step()
+        assert [p.name for p in trainer.gan_step.phases] == ["D", "D_reg", "G", "labeling"]
+        assert trainer.gan_step.penalties == []                  # not in D's loss any more
+        c = 3 / 4                                                 # k / (k + 1): 4 D steps per 3 iterations
+        group = trainer.opt_d.param_groups[0]
+        assert group["lr"] == pytest.approx(2e-4 * c) and group["betas"] == pytest.approx((0.5 ** c, 0.999 ** c))
+        assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4)   # G's optimizer untouched
+        logs = []
+        for _ in range(7):                                        # iterations 0 … 6
+            logs.append(trainer.train_step())
             trainer.step += 1
     finally:
         trainer.close()
-    assert seen == [1.5, 1.5, 1.5]                            # D steps 0, 3, 6, each 3 × γ
+    assert seen == [(1.5, 16, 16)] * 3                            # iterations 0, 3, 6, each 3 × γ
+    assert ["d_r1_penalty" in entry for entry in logs] == [True, False, False, True, False, False, True]
+    assert all(float(entry["d_r1_penalty"]) > 0 for entry in logs if "d_r1_penalty" in entry)
 
 
-def test_lazy_path_length_every_kth_g_step(tmp_path):
-    trainer = setup(tmp_path, "reg.pl=2", "reg.pl_interval=2", "reg.pl_batch_shrink=4")
+def test_lazy_path_length_every_kth_iteration(tmp_path, monkeypatch):
+    from condgan.training import extras
+
     calls = []
 
     class Stub:  # the penalty's value and inputs, recorded
-        mean = torch.zeros(())
+        def __init__(self, weight, decay):
+            pass
 
         def __call__(self, images, ws, generator=None, reduce=None):
             calls.append((images.shape[0], ws.shape[1]))
-            return torch.tensor(0.25, requires_grad=True), {"pl_mean": torch.tensor(0.1)}
+            return torch.tensor(0.25, requires_grad=True), {"pl_mean": torch.tensor(0.1), "pl_length": torch.tensor(0.2)}
 
-    trainer.extras.path_length = Stub()
-    logs = []
+        def state_dict(self):
+            return {}
+
+    monkeypatch.setattr(extras, "PathLengthPenalty", Stub)
+    trainer = setup(tmp_path, "reg.pl=2", "reg.pl_interval=2", "reg.pl_batch_shrink=4")
     try:
+        assert [p.name for p in trainer.gan_step.phases][:3] == ["D", "G", "G_pl"]
+        c = 2 / 3
+        assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * c)
+        assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(2e-4)
+        logs = []
         for _ in range(4):
             logs.append(trainer.train_step())
             trainer.step += 1
     finally:
         trainer.close()
-    assert [float(entry["g_pl"]) for entry in logs] == [0.5, 0.0, 0.5, 0.0]   # × pl_interval on steps 0, 2
-    assert calls == [(4, trainer.G.num_ws)] * 2                               # batch 16 / shrink 4, all layers
+    assert [float(entry["g_pl"]) if "g_pl" in entry else None for entry in logs] == [0.5, None, 0.5, None]
+    assert calls == [(4, trainer.G.num_ws)] * 2                   # batch 16 / shrink 4, all layers
 
 
 def test_path_length_trains_and_is_logged(tmp_path):
@@ -81,9 +103,30 @@ def test_path_length_trains_and_is_logged(tmp_path):
                              "reg.d_interval=2", "train.steps=4", "train.log_every=1"), tmp_path, progress=False)
     trainer.train()
     recs = records(tmp_path)
-    assert [r["g_pl"] > 0 for r in recs] == [True, False, True, False]
-    assert recs[0]["pl_mean"] > 0 and recs[1]["pl_mean"] == recs[0]["pl_mean"]
-    assert all(r["g_loss"] == pytest.approx(r["g_adv"] + r["g_pl"], rel=1e-5) for r in recs)
+    assert [("g_pl" in r, "d_r1_penalty" in r) for r in recs] == [(True, True), (False, False)] * 2
+    assert all(r["g_pl"] > 0 and r["pl_mean"] > 0 and r["d_r1_penalty"] > 0 for r in recs[::2])
+    assert recs[2]["pl_mean"] != recs[0]["pl_mean"]
+    assert all(r["g_loss"] == r["g_adv"] for r in recs)          # path length is not in G's main loss
+
+
+def test_metrics_average_each_key_over_the_steps_that_logged_it(tmp_path, monkeypatch):
+    """Three steps written as one record: a lazy phase's key (two of them) is the mean of its two
+    values, not of three with a zero."""
+    trainer = Trainer(config("reg.pl=2", "reg.pl_interval=2", "train.steps=3", "train.log_every=3"), tmp_path,
+                      progress=False)
+    logged = []
+    real_step = Trainer.train_step
+
+    def recording_step(self):
+        logs = real_step(self)
+        logged.append({k: float(v) for k, v in logs.items()})
+        return logs
+
+    monkeypatch.setattr(Trainer, "train_step", recording_step)
+    trainer.train()
+    (rec,) = records(tmp_path)
+    assert rec["g_pl"] == pytest.approx((logged[0]["g_pl"] + logged[2]["g_pl"]) / 2, rel=1e-6)
+    assert rec["d_loss"] == pytest.approx(sum(entry["d_loss"] for entry in logged) / 3, rel=1e-6)
 
 
 # ------------------------------------------------------------------ ADA: non-leaking routing
@@ -92,7 +135,7 @@ def test_every_discriminator_input_goes_through_the_augmentation(tmp_path):
     marker that shifts images by 100), and G receives gradient through the augmentation — so G
     is never rewarded for reproducing augmented reals."""
     trainer = setup(tmp_path, "ada.p=1", "ada.pipeline=[brightness]", "reg.r1=1", "train.diffaugment=[translation]")
-    assert trainer.d_fn.augment.augments[0] is trainer.extras.ada_augment
+    assert trainer.d_fn.augment.augments[0] is trainer.gan_step.stateful["ada"].augment
     trainer.d_fn.augment.augments = [lambda x: x + 100.0] + trainer.d_fn.augment.augments[1:]
     inputs = []
     trainer.D.trunk.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().median().item()))
@@ -121,7 +164,7 @@ def test_ada_p_follows_the_heuristic_in_training_and_is_logged(tmp_path):
         assert recs[step - 1]["ada_p"] == pytest.approx(p, abs=1e-7)
         assert recs[step - 2]["ada_p"] == (recs[step - 3]["ada_p"] if step > 2 else 0.5)   # no move between
     assert len({r["ada_p"] for r in recs}) > 1
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["extras"]["ada"]["p"] == pytest.approx(p)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["phases"]["ada"]["p"] == pytest.approx(p)
 
 
 def test_apa_replaces_reals_and_lecam_enters_the_d_loss(tmp_path):
@@ -162,8 +205,8 @@ def test_resume_is_bit_identical_with_everything_on(tmp_path):
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), (part, key)
     assert "w_avg" in "".join(a["generator"])
-    assert a["extras"].keys() == {"ada", "apa", "lecam", "path_length"}
-    assert repr(a["extras"]) == repr(b["extras"])
+    assert a["phases"].keys() == {"ada", "apa", "lecam", "path_length"}
+    assert repr(a["phases"]) == repr(b["phases"])
     strip = lambda r: {k: v for k, v in r.items() if k not in ("time", "images_per_s")}  # noqa: E731
     assert [strip(r) for r in records(straight)[-3:]] == [strip(r) for r in records(resumed)[-3:]]
 
@@ -196,4 +239,4 @@ def test_two_rank_resume_is_bit_identical_with_everything_on(tmp_path):
         for key, value in straight[net].items():
             assert torch.equal(value, resumed[net][key]), (net, key)
     a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("straight", "resumed"))
-    assert a["world_size"] == 2 and repr(a["extras"]) == repr(b["extras"])
+    assert a["world_size"] == 2 and repr(a["phases"]) == repr(b["phases"])

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from condgan.cli.main import main
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 from condgan.training.checkpoint import load_checkpoint, save_checkpoint
 from condgan.training.trainer import Trainer
@@ -320,7 +320,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
 
 
 def test_threads_default_is_bounded_and_explicit_wins():
-    from condgan.training.trainer import resolve_threads
+    from condgan.training.threads import resolve_threads
 
     assert 1 <= resolve_threads(0) <= 4
     assert resolve_threads(0) <= max(1, len(os.sched_getaffinity(0)))
@@ -333,7 +333,7 @@ def test_domain_classifier_training_reports_epochs(tmp_path, capsys, monkeypatch
     from condgan.data.base import ImageData
     from condgan.features import EXTRACTORS
 
-    monkeypatch.setattr("condgan.features.domain.TARGET_STEPS", 2)   # 3 epochs of one step
+    monkeypatch.setattr("condgan.features.domain.fit.TARGET_STEPS", 2)   # 3 epochs of one step
 
     gen = torch.Generator().manual_seed(0)
     data = ImageData(torch.rand(64, 1, 8, 8, generator=gen) * 2 - 1, torch.arange(64) % 2, ["a", "b"])

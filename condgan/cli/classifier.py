@@ -1,7 +1,9 @@
 """`condgan classifier train DATASET [--set data.KEY=VALUE]... [--seed S] [--epochs N] [--device D]`:
-train (or load from the cache) the domain classifier that the `domain` feature extractor uses,
-and print its test accuracy and cache path. Training it ahead of time keeps the first
-evaluation of a run fast and lets you check the classifier is good enough to judge GANs."""
+train (or load from the cache) the domain classifier of a data set on this machine, and print
+its test accuracy and cache path. The embedded data sets at their default options have shipped
+(pinned) classifiers, which evaluation uses instead (see condgan.features.domain.shipped); for
+every other data set or option, training it ahead of time keeps the first evaluation of a run
+fast and lets you check the classifier is good enough to judge GANs."""
 
 from __future__ import annotations
 
@@ -24,10 +26,18 @@ def data_config_from_args(dataset: str, overrides: list[str]) -> DataConfig:
 
 def run_train(args) -> int:
     from condgan.data import validate_data_config
-    from condgan.features.domain import get_domain_extractor
+    from condgan.features.domain import find_shipped, get_domain_extractor
+    from condgan.features.domain.shipped import shipped_id
+
+    from condgan.arguments import check_seed
+    from condgan.features import cache_root
 
     if args.epochs is not None and args.epochs < 1:
         raise CondganError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads < 0:
+        raise CondganError(f"--threads must be ≥ 0 (0: torch's default), got {args.threads}")
+    check_seed(args.seed, "--seed")
+    cache_root(args.cache_dir)  # a file in the way fails now, not after training
     data_cfg = data_config_from_args(args.dataset, args.overrides)
     validate_data_config(data_cfg)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -43,6 +53,11 @@ def run_train(args) -> int:
           f"{info['test_size']} images; {info['epochs']} epochs, {origin}")
     print(f"extractor id: {extractor.id}")
     print(f"cache: {extractor.cache_path}")
+    shipped = find_shipped(data_cfg, args.seed)
+    if shipped is not None:
+        print(f"note: `condgan evaluate` scores these data options with the shipped classifier {shipped_id(shipped)} "
+              f"(test accuracy {100 * shipped['test_accuracy']:.2f} %), not with this one; "
+              "pass --extractor domain-trained (eval.extractor=domain-trained) to use this one")
     return 0
 
 

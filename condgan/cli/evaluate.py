@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from condgan.arguments import check_seed
+from condgan.device import resolve_device
 from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_text
 
@@ -20,8 +22,13 @@ from condgan.training.checkpoint import atomic_write_text
 def format_table(result: dict) -> str:
     rows = [(k, v) for k, v in result["metrics"].items() if "/" not in k]
     width = max((len(k) for k, _ in rows), default=10)
-    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ----------"]
-    lines += [f"{k:<{width}}  {v:.4f}" for k, v in rows]
+    real = (result.get("real_data_row") or {}).get("metrics")
+    if real is None:
+        lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ----------"]
+        lines += [f"{k:<{width}}  {v:.4f}" for k, v in rows]
+    else:  # the real-data row beside: what a perfect generator scores the same way
+        lines = [f"{'metric':<{width}}  {'value':>10}  {'real data':>10}", f"{'-' * width}  {'-' * 10}  {'-' * 10}"]
+        lines += [f"{k:<{width}}  {v:>10.4f}  " + (f"{real[k]:>10.4f}" if k in real else f"{'-':>10}") for k, v in rows]
     acc = result.get("extractor_test_accuracy")
     if result["generator"] in ("ema", "raw"):
         source = f"step {result['step']}, {result['generator']} generator"
@@ -32,6 +39,12 @@ def format_table(result: dict) -> str:
     lines.append(f"({source}, n={result['num_samples']}, {seeds}, extractor {result['extractor']}"
                  + (f", its test accuracy {acc:.4f}" if acc is not None else "") + ")")
     lines += [f"note: {n}" for n in result.get("notes", [])]
+    baseline = result.get("real_data_row") or {}
+    if "error" in baseline:
+        lines.append(f"note: no real-data row: {baseline['error']}")
+    elif baseline:
+        lines.append(f"real data: {baseline['notes'][0] if baseline.get('notes') else 'held-out real images'}"
+                     + (" (cached)" if baseline.get("cached") else ""))
     return "\n".join(lines)
 
 
@@ -53,6 +66,11 @@ def check_args(args) -> None:
                            + (f" (got {' and '.join(sources)})" if sources else ""))
     if args.num_samples is not None and args.num_samples < 1:
         raise CondganError(f"--num-samples must be a positive integer, got {args.num_samples}")
+    if args.standing_stats is not None and args.standing_stats < 0:
+        raise CondganError(f"--standing-stats must be ≥ 0 (batches; 0 keeps the EMA generator's BN statistics), "
+                           f"got {args.standing_stats}")
+    check_seed(args.seed, "--seed")
+    resolve_device(args.device)
     if args.run_dir and (args.data or args.overrides):
         raise CondganError("--data / --set apply to --fakes and --baseline; a run directory has its own data options")
     for assignment in args.overrides:
@@ -64,7 +82,15 @@ def check_args(args) -> None:
         raise CondganError(f"--fakes '{args.fakes}' does not exist; pass a folder of images or an .npz file")
 
 
+def _run_data_config(run_dir):
+    from condgan.config import config_from_dict
+    from condgan.training.checkpoint import RunDir
+
+    return config_from_dict(RunDir(run_dir).read_config_dict()).data
+
+
 def run(args) -> int:
+    from condgan.cli.main import elapsed
     from condgan.evaluation import evaluate_baseline, evaluate_fakes, evaluate_run
 
     check_args(args)
@@ -75,6 +101,11 @@ def run(args) -> int:
     if args.run_dir:
         result = evaluate_run(args.run_dir, args.num_samples or 5000, use_ema=args.ema,
                               checkpoint=args.checkpoint, standing_stats=args.standing_stats, **common)
+        if args.baseline_row:
+            from condgan.evaluation.baseline import baseline_row
+
+            result["real_data_row"] = baseline_row(_run_data_config(args.run_dir), result, metrics, args.extractor,
+                                              args.device, extractor_options=options)
     else:
         from condgan.cli.classifier import data_config_from_args
         from condgan.data import validate_data_config
@@ -89,6 +120,11 @@ def run(args) -> int:
     atomic_write_text(out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(format_table(result))
     print(f"wrote {out}")
+    if args.run_dir and os.path.abspath(out) == os.path.abspath(_default_out(args)):
+        from condgan.stages import record_stage
+
+        record_stage(args.run_dir, "evaluate", elapsed(), num_samples=result["num_samples"],
+                     note=f"{result['num_samples']} fakes" + (", real-data row" if args.baseline_row else ""))
     return 0
 
 
@@ -100,18 +136,24 @@ def register(sub) -> None:
                         "index or name, or flat = unlabeled) or an .npz with 'images' and optional 'labels'")
     p.add_argument("--baseline", action="store_true",
                    help="score held-out real data (the other split, class-balanced) against the reference")
+    p.add_argument("--baseline-row", action=argparse.BooleanOptionalAction, default=True,
+                   help="RUN_DIR: also score held-out real data the same way (cached across runs) and add "
+                        "it to the JSON as 'real_data_row', the real-data row of `condgan report`")
     p.add_argument("--data", default=None, metavar="NAME", help="data set of --fakes / --baseline, e.g. mnist5k")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                    help="data option for --fakes / --baseline (repeatable), e.g. --set data.image_size=32")
     p.add_argument("--num-samples", type=int, default=None,
                    help="fakes to score (default 5000; --fakes: every image)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
-    p.add_argument("--extractor", default="domain", help="domain (default) or inception")
+    p.add_argument("--extractor", default="domain",
+                   help="domain (default: the shipped classifier of an embedded data set, else one trained "
+                        "and cached), domain-trained (always the trained-and-cached one) or inception")
     p.add_argument("--inception-weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (latents, subsets)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--checkpoint", choices=["last", "best"], default="last")
-    p.add_argument("--real-split", choices=["test", "train"], default="test")
+    p.add_argument("--real-split", choices=["auto", "test", "train"], default="auto",
+                   help="real reference (default auto: test when it holds >= 10,000 images, else train)")
     p.add_argument("--standing-stats", type=int, default=None, metavar="N",
                    help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
     p.add_argument("--device", default="cpu")

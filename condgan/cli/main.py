@@ -7,13 +7,22 @@ PATH"; any other OSError is reported with its file name here, as a last resort."
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
+import time
 
-from condgan.errors import CondganError
+STARTED = time.perf_counter()  # first thing: the stage times of `condgan.stages` count from here
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+
+from condgan.errors import CondganError  # noqa: E402
 
 COMMAND_MODULES = ("presets", "train", "sample", "evaluate", "cluster", "report", "classifier")
+
+
+def elapsed() -> float:
+    """Seconds since this command-line process started (its `main` module was imported)."""
+    return time.perf_counter() - STARTED
 
 
 def build_parser() -> argparse.ArgumentParser:

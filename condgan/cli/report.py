@@ -9,13 +9,20 @@ from condgan.errors import CondganError
 def run(args) -> int:
     from condgan.evaluation.report import write_report
 
+    from condgan.evaluation.eval_json import read_eval_json
+
     out = args.out or f"{args.run_dirs[0]}/report.md"
     for path in args.baseline:
         if not os.path.isfile(path):
             raise CondganError(f"--baseline '{path}' does not exist; write it with "
                                "`condgan evaluate --baseline --data NAME --out FILE.json`")
-    path = write_report(args.run_dirs, out, args.title, args.baseline)
+        read_eval_json(path, "--baseline")  # checked before anything is written
+    from condgan.cli.main import STARTED, elapsed
+    from condgan.stages import record_stage
+
+    path = write_report(args.run_dirs, out, args.title, args.baseline, started=STARTED)
     print(f"wrote {path}")
+    record_stage(args.run_dirs[0], "report", elapsed(), note=f"{len(args.run_dirs)} run(s)")
     return 0
 
 

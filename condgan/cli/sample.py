@@ -8,15 +8,19 @@ import argparse
 
 import torch
 
+from condgan.arguments import check_seed
 from condgan.errors import CondganError
 from condgan.training.latents import check_truncation
 from condgan.training.restore import load_generator
-from condgan.training.sampling import category_grid, grid_categories, sample_grid, save_samples
+from condgan.training.sampling import category_grid, check_png_path, grid_categories, sample_grid, save_samples
 
 
 def run(args) -> int:
     if args.num < 1:
         raise CondganError(f"--num must be ≥ 1 (samples per class), got {args.num}")
+    check_png_path(args.out, "--out")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     if args.truncation is not None and args.truncation <= 0:  # the library reads 0 as "off"; here it is a typo
         raise CondganError(f"--truncation must be > 0 (the |z| threshold, e.g. 0.5; StyleGAN2: ψ, e.g. 0.7), got {args.truncation}; "
                            "omit it for no truncation")

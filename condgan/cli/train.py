@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.errors import CondganError
 
 
@@ -50,6 +50,10 @@ def run(args) -> int:
     result = trainer.train()
     if is_secondary_rank():
         return 0  # rank 0 reports
+    from condgan.cli.main import elapsed
+    from condgan.stages import record_stage
+
+    record_stage(result.run_dir, "train", elapsed(), step=result.step)
     last = result.last_record or {}
     losses = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.endswith("loss"))
     print(f"trained {result.step} steps in {result.seconds:.1f} s (seed {cfg.seed}); {losses}")

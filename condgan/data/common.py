@@ -37,6 +37,8 @@ class SourceInfo:
         `data.test_fraction` is cut (see `holdout_indices`).
     downloadable: `data.download=true` can fetch missing files.
     needs_root: data.root must be set (the user's own files).
+    reads_root: data.root, when set, is where the files are looked for (sources that read no
+        files ignore it, so setting it for them is an error rather than a silent no-op).
     """
 
     num_classes: Optional[int] = None
@@ -45,6 +47,7 @@ class SourceInfo:
     official_test: bool = False
     downloadable: bool = False
     needs_root: bool = False
+    reads_root: bool = False
 
 
 def source_info(**kwargs) -> Callable:
@@ -84,6 +87,22 @@ def to_unit_range(pixels, max_value: float = 255.0) -> torch.Tensor:
     # np.array copies: the caller's buffer (possibly read-only, e.g. np.frombuffer) is untouched.
     x = torch.from_numpy(np.array(pixels, dtype=np.float32))
     return x.mul_(2.0 / max_value).sub_(1.0)
+
+
+UPSCALE_WARNING_FACTOR = 2
+
+
+def warn_if_upscaled(sides: list[int], size: int, where: str) -> None:
+    """One warning when images whose shorter side is below size / UPSCALE_WARNING_FACTOR are
+    scaled up to `size`: they carry far less detail than the size suggests (a folder of 1×1
+    images becomes flat 16×16 squares), which is rarely what was meant."""
+    small = [s for s in sides if s * UPSCALE_WARNING_FACTOR < size]
+    if small:
+        from condgan.console import warn
+
+        warn(f"{where}: {len(small)} of {len(sides)} images have a shorter side below {size / UPSCALE_WARNING_FACTOR:g} px "
+             f"(smallest {min(small)} px) and are upscaled to {size} px (up to {size / min(small):.0f}×), which adds "
+             f"no detail; set data.image_size nearer their size or use larger images")
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

@@ -101,7 +101,7 @@ def _locate(cfg: DataConfig) -> Path:
 
 
 @DATASETS.register("fashion-mnist")
-@source_info(num_classes=10, official_test=True, downloadable=True)
+@source_info(num_classes=10, official_test=True, downloadable=True, reads_root=True)
 def load_fashion_mnist(cfg: DataConfig, split: str) -> ImageData:
     check_split(split)
     directory = _locate(cfg)

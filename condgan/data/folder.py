@@ -33,7 +33,7 @@ from PIL import Image
 
 from condgan.config import DataConfig
 from condgan.data.base import DATASETS, ImageData
-from condgan.data.common import holdout_indices, source_info, to_unit_range
+from condgan.data.common import holdout_indices, source_info, to_unit_range, warn_if_upscaled
 from condgan.errors import CondganError
 
 LABELS_CSV = "labels.csv"
@@ -130,12 +130,21 @@ def list_folder(root: Optional[str]) -> Listing:
     return Listing(files, torch.tensor(labels, dtype=torch.int64), [d.name for d in class_dirs])
 
 
-def _is_gray(path: Path) -> bool:
+def _header(path: Path) -> tuple[str, int]:
+    """(PIL mode, shorter side) from the file's header, without decoding the pixels."""
     try:
         with Image.open(path) as im:  # lazy: reads the header only
-            return im.mode in GRAY_MODES
+            return im.mode, min(im.size)
     except Exception as e:  # any decoder failure means the file is unusable
         raise CondganError(f"image file '{path}' cannot be read ({type(e).__name__}: {e})") from None
+
+
+def folder_channels(files: list[Path], channels: Optional[int], size: int, where: str) -> int:
+    """data.channels, else 1 when every image is grayscale and 3 otherwise; warns once when
+    images are much smaller than `size` (see warn_if_upscaled). Reads headers only."""
+    headers = [_header(p) for p in files]
+    warn_if_upscaled([side for _, side in headers], size, where)
+    return channels or (1 if all(mode in GRAY_MODES for mode, _ in headers) else 3)
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -242,11 +251,11 @@ def load_images_skipping(files: list[Path], channels: int, size: int
 
 
 @DATASETS.register("folder")
-@source_info(needs_root=True)
+@source_info(needs_root=True, reads_root=True)
 def load_folder(cfg: DataConfig, split: str) -> ImageData:
     listing = list_folder(cfg.root)
     # Decided over the whole folder so that train and test get the same number of channels.
-    channels = cfg.channels or (1 if all(_is_gray(p) for p in listing.files) else 3)
+    channels = folder_channels(listing.files, cfg.channels, cfg.image_size, f"data.root '{cfg.root}'")
     idx = holdout_indices(listing.labels, len(listing.files), split, cfg.test_fraction, cfg.split_seed)
     images = FileImages([listing.files[i] for i in idx.tolist()], channels, cfg.image_size)
     if not streams(cfg, images.decoded_bytes()):

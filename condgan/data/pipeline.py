@@ -48,6 +48,10 @@ def validate_data_config(cfg: DataConfig) -> None:
     name = cfg.name
     if info.needs_root and not cfg.root:
         raise _bad("root", f"data set '{name}' needs data.root (the directory of your images)")
+    if cfg.root and not info.reads_root:
+        raise _bad("root", f"data set '{name}' reads no files from data.root (it is built in), so "
+                           f"data.root={cfg.root} would be ignored; remove it, or use data.name=folder for "
+                           "your own images")
     if cfg.download and info.needs_root:
         raise _bad("download", f"data set '{name}' reads your own files and has nothing to download")
     # Options a source ignores are not checked: a preset may set them for another source.

@@ -1,7 +1,7 @@
 """Evaluation of trained generators (SPEC §6): the evaluator, cached real references, external
 fakes, reports. The protocol is described in docs/evaluation.md."""
 
-from condgan.evaluation.evaluator import (DEFAULT_METRICS, EvalResult, Evaluator, evaluate_baseline,
-                                          evaluate_fakes, evaluate_run)
+from condgan.evaluation.evaluator import DEFAULT_METRICS, EvalResult, Evaluator
+from condgan.evaluation.sources import evaluate_baseline, evaluate_fakes, evaluate_run
 
 __all__ = ["DEFAULT_METRICS", "EvalResult", "Evaluator", "evaluate_baseline", "evaluate_fakes", "evaluate_run"]

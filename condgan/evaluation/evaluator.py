@@ -7,9 +7,10 @@ extractor, then the requested metrics. The protocol (docs/evaluation.md):
   fakes than images are asked for), so the joint attribute distribution is the data's. An
   unconditional generator gets no condition. Latents come from a private generator seeded with
   the evaluation seed. External images (`evaluate_images`) bring their own labels, or none.
-* Real reference. The real split (`real_split`, default test) of the data *without*
-  `data.class_fractions` (they only shape what the GAN trains on). Pooled metrics (FID, KID,
-  PRDC, IS, AM Score, ...) see its class-balanced subset (every class as often as the smallest
+* Real reference. The real split (`real_split`; default `auto`: the test split when it holds
+  ≥ 10,000 images, else the larger train split, see condgan.evaluation.reference) of the data
+  *without* `data.class_fractions` and `data.train_images` (they only shape what the GAN trains
+  on). Pooled metrics (FID, KID, PRDC, IS, AM Score, ...) see its class-balanced subset (every class as often as the smallest
   one, fixed seed), so its class mix is the uniform mix requested from G; AM Score's C̄_train is
   that subset's class marginal, i.e. uniform. Per-class metrics (intra-FID) use every real image
   of the class. Intra-FID leaves out ("flags") classes with fewer than F + 1 real images.
@@ -20,7 +21,13 @@ extractor, then the requested metrics. The protocol (docs/evaluation.md):
   when the extractor classifies something else (Inception's 1008 ImageNet classes). IS reads
   the extractor's own classes and stays valid with Inception.
 
-Deterministic for a fixed seed and sample count. Memory is bounded: fakes are generated and
+* Metric options. KID gets `feature_scale=whiten` with every extractor but Inception (whose
+  standard KID is on raw features), see condgan.metrics.kid; they are listed in eval.json.
+* A metric whose inputs are too small for it (k-NN metrics on a 3-image split, SSIM with one fake
+  per class) is skipped with its own message, like a metric whose inputs are absent.
+
+Deterministic for a fixed seed and sample count; images given as fakes are put in canonical order
+first, so their scores do not depend on the order they were stored in. Memory is bounded: fakes are generated and
 extracted batch by batch; only their features / logits (and a capped subset of images for SSIM)
 are kept.
 """
@@ -28,16 +35,19 @@ are kept.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 import torch
 
+from condgan.arguments import check_seed
 from condgan.errors import CondganError
+from condgan.evaluation.notes import intra_fid_notes, skip_reasons
 from condgan.evaluation.reference import (balanced_indices, class_logits, real_reference,
-                                          reference_data_config)
+                                          reference_data_config, resolve_real_split)
+from condgan.evaluation.threads import with_evaluation_threads
 from condgan.features import build_extractor, extract
 from condgan.metrics import METRICS, MetricInputs, compute_metrics
+from condgan.metrics.base import canonical_order
 from condgan.metrics.fid import intra_fid_flagged_classes, intra_fid_min_real
 from condgan.training.latents import sample_latents
 from condgan.training.sampling import condition_vectors
@@ -73,6 +83,18 @@ def check_num_samples(n, what: str = "number of samples") -> int:
     return n
 
 
+def check_metric_names(metrics, what: str = "metrics"):
+    """None, or a list of registered metric names; a single string is an error, not a sequence
+    of one-letter names."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics):
+        raise CondganError(f"{what} must be a list of metric names, e.g. ['fid', 'kid'], got {metrics!r}")
+    for name in metrics:
+        METRICS.get(name)
+    return list(metrics)
+
+
 def extractor_classes(extractor) -> tuple[list[str] | None, bool]:
     """(class names, multi_label) the extractor's classifier was trained on, when it declares
     them (the domain classifier does); (None, False) for a classifier of foreign classes."""
@@ -91,20 +113,24 @@ class Evaluator:
     metrics None: DEFAULT_METRICS, plus MULTI_LABEL_METRICS for multi-label data.
     """
 
+    @with_evaluation_threads
     def __init__(self, data_cfg, num_classes: int, extractor: str = "domain", num_samples: int = 1000,
-                 metrics=DEFAULT_METRICS, seed: int = 0, device="cpu", real_split: str = "test",
+                 metrics=DEFAULT_METRICS, seed: int = 0, device="cpu", real_split: str = "auto",
                  cache_dir=None, extractor_options: dict | None = None):
-        for name in metrics or ():
-            METRICS.get(name)
+        from condgan.device import resolve_device
+
+        metrics = check_metric_names(metrics)
         self.num_samples = check_num_samples(num_samples, "the number of evaluation samples (--num-samples / eval.num_samples)")
-        self.seed = seed
-        self.device = torch.device(device)
+        self.seed = check_seed(seed, "the evaluation seed")
+        self.device = resolve_device(device)
         self.data_cfg = data_cfg
         ref_cfg = reference_data_config(data_cfg)
+        real_split, self.real_split_rule = resolve_real_split(ref_cfg, real_split)
         # The extractor trains with the global RNG when it is not cached yet; fork so that a
         # training run evaluating periodically stays bit-identical to one that does not.
-        # The classifier is trained on all data of the run's classes (class_fractions removed):
-        # trained on the imbalanced set it would be biased towards the frequent class.
+        # The classifier is trained on all data of the run's classes (class_fractions and
+        # train_images removed): trained on the imbalanced set it would be biased towards the
+        # frequent class, on a limited-data subset it would be a weak judge.
         with torch.random.fork_rng(devices=[]):
             self.extractor = build_extractor(extractor, ref_cfg, seed=0, device=self.device,
                                              cache_dir=cache_dir, **(extractor_options or {}))
@@ -134,6 +160,8 @@ class Evaluator:
         # A multi-label classifier's logits are independent attributes, not a class distribution.
         self.class_probs_ok = not ext_multi
         self._attribute_targets = None
+        inception = getattr(self.extractor, "id", "").startswith("inception")
+        self.metric_options = {} if inception else {"kid": {"feature_scale": "whiten"}}
 
     # ------------------------------------------------------------------ fakes
     def targets(self) -> torch.Tensor | None:
@@ -191,6 +219,7 @@ class Evaluator:
         return torch.cat(feats), torch.cat(logits), y, torch.cat(keep)
 
     # ------------------------------------------------------------------ scoring
+    @with_evaluation_threads
     def evaluate(self, generator: torch.nn.Module, z_dim: int, why_unlabeled: str | None = None) -> EvalResult:
         """`why_unlabeled`: the reason given for skipped class metrics when the generator is not
         asked for the data's classes (default: it is unconditional / multi-label)."""
@@ -207,10 +236,14 @@ class Evaluator:
         return self.evaluate(generator, z_dim).metrics
 
     @torch.no_grad()
+    @with_evaluation_threads
     def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None,
                         why_unlabeled: str = "the fakes have no labels") -> EvalResult:
         """Score given images (N×C×H×W in [−1, 1]) as fakes; labels are (N,) class indices or,
-        for multi-label data, (N, M) attribute vectors (or None)."""
+        for multi-label data, (N, M) attribute vectors (or None). They are put in canonical
+        order first: the scores do not depend on the order they come in."""
+        order = canonical_order(images, *([labels] if labels is not None else []))
+        images, labels = images[order], (labels[order] if labels is not None else None)
         out = extract(self.extractor, images, BATCH)
         classes = labels if labels is not None and labels.dim() == 1 and self.single_label else None
         attributes = labels.float() if labels is not None and labels.dim() == 2 and self.multi_label else None
@@ -242,7 +275,7 @@ class Evaluator:
         )
         per_class = dataclasses.replace(inputs, real_features=self.real.features,
                                         real_labels=self.real.labels if labeled else None, real_probs=None)
-        reasons = self._reasons(why_unlabeled)
+        reasons = skip_reasons(self, why_unlabeled)
         result = EvalResult({}, num_fakes=fake_features.shape[0])
         result.notes += self.notes_init
         for name in self.metrics:
@@ -254,188 +287,16 @@ class Evaluator:
                 result.skipped[name] = "; ".join(dict.fromkeys(
                     reasons.get(req.split("|")[0], f"no {req}") for req in spec.missing(these)))
             else:
-                result.metrics.update(compute_metrics(these, [name]))
+                try:
+                    result.metrics.update(compute_metrics(these, [name], {name: self.metric_options[name]}
+                                                          if name in self.metric_options else None))
+                except CondganError as e:  # inputs too small for it: skipped with its own message
+                    result.skipped[name] = str(e)
         if "intra_fid" in self.metrics and "intra_fid" not in result.skipped:
-            self._note_intra_fid(per_class, result)
+            min_real = intra_fid_min_real(per_class.real_features.shape[1])
+            result.intra_fid_flagged = intra_fid_flagged_classes(per_class.real_labels, per_class.fake_labels,
+                                                                 max(2, min_real))
+            result.notes += intra_fid_notes(result.intra_fid_flagged, min_real, self.real.split,
+                                            "intra_fid" in result.metrics)
         result.notes += [f"{name} skipped: {why}" for name, why in result.skipped.items()]
         return result
-
-    def _reasons(self, why_unlabeled: str) -> dict[str, str]:
-        """Why a MetricInputs field is absent for this evaluation (first field of a 'a|b' need)."""
-        ext = getattr(self.extractor, "id", "?")
-        no_labels = ("the data set is multi-label (attributes), not classes" if self.multi_label
-                     else "the data set is unlabeled" if not self.single_label else why_unlabeled)
-        return {
-            "data_classes": (f"the extractor '{ext}' classifies {getattr(self.extractor, 'num_classes', '?')} "
-                             f"classes of its own, not the data set's "
-                             f"{len(self.real.class_names) or 'no'} {'attributes' if self.multi_label else 'classes'}"),
-            "fake_labels": no_labels, "real_labels": no_labels, "requested_class_marginal": no_labels,
-            "train_class_marginal": no_labels,
-            "fake_probs": f"the extractor '{ext}' is a multi-label (attribute) classifier: no class distribution",
-            "real_probs": f"the extractor '{ext}' is a multi-label (attribute) classifier: no class distribution",
-            "fake_attributes": ("the data set has no attribute labels" if not self.multi_label
-                                else "the fakes have no attribute vectors"),
-            "fake_attribute_probs": "the data set has no attribute labels",
-            "predicted_clusters": "needs the cluster assignments of a self-labeling run, which evaluation does not compute",
-            "fake_images": "no images of the fakes",
-        }
-
-    def _note_intra_fid(self, per_class: MetricInputs, result: EvalResult) -> None:
-        min_real = intra_fid_min_real(per_class.real_features.shape[1])
-        flagged = intra_fid_flagged_classes(per_class.real_labels, per_class.fake_labels, max(2, min_real))
-        result.intra_fid_flagged = flagged
-        if not flagged:
-            return
-        reals = sorted({r for r, _ in flagged.values()})
-        span = f"{reals[0]}" if len(reals) == 1 else f"{reals[0]}-{reals[-1]}"
-        result.notes.append(
-            f"intra_fid: class(es) {', '.join(map(str, flagged))} left out of the average: a class needs "
-            f"{min_real} real images (feature dims + 1) and 2 fakes, these have {span} real images in the "
-            f"{self.real.split} split (counts in intra_fid_flagged_classes)")
-        if "intra_fid" not in result.metrics:
-            few_real = any(r < min_real for r, _ in flagged.values())
-            result.notes.append("intra_fid not reported: every class is flagged ("
-                                + ("evaluate against a split with more images per class, e.g. --real-split train"
-                                   if few_real else "generate at least 2 fakes per class") + ")")
-
-    # ------------------------------------------------------------------ real data as fakes
-    def baseline_images(self, num_samples: int) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """Real images of the *other* split (train when the reference is test), class-balanced
-        for single-label data: min(num_samples // K, smallest class) per class; returns (images,
-        labels, description)."""
-        from condgan.data import load_dataset
-
-        split = "train" if self.real.split == "test" else "test"
-        data = load_dataset(reference_data_config(self.data_cfg), split)
-        if self.single_label:
-            counts = torch.bincount(data.labels, minlength=len(self.real.class_names))
-            per = min(max(1, num_samples // len(counts)), int(counts[counts > 0].min()))
-            idx = balanced_indices(data.labels, len(counts), per, seed=self.seed)
-            what = f"{len(idx)} real {split} images ({per} per class)"
-        else:
-            idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed))[:num_samples]
-            idx = torch.sort(idx)[0]
-            what = f"{len(idx)} real {split} images"
-        labels = data.labels[idx] if data.labels is not None else None
-        return data.images[idx], labels, what
-
-
-def _common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
-    out = {
-        "eval_seed": ev.seed,
-        "num_samples": result.num_fakes,
-        "extractor": ev.extractor.id,
-        "extractor_test_accuracy": getattr(ev.extractor, "test_accuracy", None),
-        "real_split": ev.real.split,
-        "real_samples": len(ev.balanced),
-        "real_split_samples": len(ev.real),
-        "metrics": result.metrics,
-        "skipped_metrics": result.skipped,
-        "intra_fid_flagged_classes": {str(y): {"real": r, "fake": f} for y, (r, f) in result.intra_fid_flagged.items()},
-        "notes": result.notes,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    return out
-
-
-def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str = "domain",
-                 seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
-                 cache_dir=None, extractor_options: dict | None = None, real_split: str = "test",
-                 standing_stats: int | None = None) -> dict:
-    """Everything `condgan evaluate` writes: metrics plus what is needed to reproduce them."""
-    from condgan.training.restore import load_generator
-
-    check_num_samples(num_samples, "--num-samples")
-    trained = load_generator(run_dir, use_ema=use_ema, checkpoint=checkpoint, device=device,
-                             standing_stats=standing_stats)
-    if len(trained.info.sample_shape) != 3:
-        raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
-    t0 = time.perf_counter()
-    clusters = trained.category_predictor is not None and (metrics is None or "clustering" in metrics)
-    if clusters and metrics is not None:
-        metrics = [m for m in metrics if m != "clustering"]  # computed below, on the real split
-    from condgan.training.trainer import evaluation_classes
-
-    ev = Evaluator(trained.cfg.data, evaluation_classes(trained.cfg, trained.info),
-                   extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
-                   extractor_options=extractor_options)
-    why = (f"the run's {trained.num_categories} categories are found without labels, not the data's classes "
-           "(fakes request every category equally often)" if trained.num_categories else None)
-    result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
-    if clusters:
-        result.metrics.update(cluster_real_split(trained, real_split, device))
-    return {
-        "run": str(run_dir),
-        "step": trained.step,
-        "checkpoint": checkpoint,
-        "generator": "ema" if trained.ema else "raw",
-        "standing_stats": trained.cfg.train.standing_stats if standing_stats is None else standing_stats,
-        "train_seed": trained.cfg.seed,
-        **_common(ev, result, t0),
-    }
-
-
-@torch.no_grad()
-def cluster_real_split(trained, split: str, device) -> dict[str, float]:
-    """Clustering ACC (Hungarian) / NMI / ARI of the run's category predictor on every image of
-    the real split against its labels: how well the categories the run found match the classes."""
-    from condgan.data import load_dataset
-
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
-    if data.labels is None or data.multi_label:
-        return {}
-    predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()
-                           for i in range(0, len(data), BATCH)])
-    return compute_metrics(MetricInputs(predicted_clusters=predicted, real_labels=data.labels), ["clustering"])
-
-
-def evaluate_fakes(path, data_cfg, num_samples: int | None = None, metrics=None,
-                   extractor: str = "domain", seed: int = 0, device: str = "cpu", cache_dir=None,
-                   extractor_options: dict | None = None, real_split: str = "test") -> dict:
-    """Score an external generator's images (a folder or .npz, see condgan.evaluation.fakes)
-    with the same extractor, real reference and metrics as a run. num_samples None: all images;
-    else a seeded random subset of about that many, drawn per class (labeled fakes keep their
-    class mix; rounding per class can move the total by a few)."""
-    from condgan.evaluation.fakes import load_fakes
-
-    if num_samples is not None:
-        check_num_samples(num_samples, "--num-samples")
-    t0 = time.perf_counter()
-    ev = Evaluator(data_cfg, 0, extractor, 1, metrics, seed, device, real_split, cache_dir=cache_dir,
-                   extractor_options=extractor_options)
-    images, labels = load_fakes(path, ev.real.sample_shape, ev.real.class_names, ev.multi_label)
-    notes = []
-    if num_samples is not None and num_samples < len(images):
-        from condgan.data.common import stratified_indices
-
-        # per class (round(n/N · class count)), so the subset keeps the fakes' class mix
-        groups = labels if labels is not None and labels.dim() == 1 else None
-        idx = stratified_indices(groups, len(images), [num_samples / len(images)], seed)[0]
-        images, labels = images[idx], (labels[idx] if labels is not None else None)
-    elif num_samples is not None and num_samples > len(images):
-        notes.append(f"--num-samples {num_samples} asked for, but '{path}' holds only {len(images)} images")
-    if labels is not None and labels.dim() == 1 and ev.single_label:
-        counts = torch.bincount(labels, minlength=len(ev.real.class_names))
-        if int(counts.max()) != int(counts.min()):
-            notes.append(f"the fakes' classes are not balanced ({counts.tolist()}); the real reference and "
-                         "AM Score's C̄_train are uniform over classes")
-    result = ev.evaluate_images(images, labels, "the fakes have no class labels (flat folder / no 'labels' in the .npz)")
-    result.notes[:0] = notes
-    return {"run": str(path), "step": None, "checkpoint": None, "generator": "external",
-            "data": dataclasses.asdict(data_cfg), "train_seed": None, **_common(ev, result, t0)}
-
-
-def evaluate_baseline(data_cfg, num_samples: int = 1000, metrics=None, extractor: str = "domain",
-                      seed: int = 0, device: str = "cpu", cache_dir=None, extractor_options: dict | None = None,
-                      real_split: str = "test") -> dict:
-    """What a perfect generator scores with these features: held-out real images (the other
-    split, class-balanced) scored as fakes against the real reference."""
-    check_num_samples(num_samples, "--num-samples")
-    t0 = time.perf_counter()
-    ev = Evaluator(data_cfg, 0, extractor, 1, metrics, seed, device, real_split, cache_dir=cache_dir,
-                   extractor_options=extractor_options)
-    images, labels, what = ev.baseline_images(num_samples)
-    result = ev.evaluate_images(images, labels)
-    result.notes.insert(0, f"baseline: {what} scored as fakes against the {ev.real.split} reference")
-    return {"run": f"baseline:{data_cfg.name}", "step": None, "checkpoint": None, "generator": "real-data",
-            "data": dataclasses.asdict(data_cfg), "train_seed": None, **_common(ev, result, t0)}

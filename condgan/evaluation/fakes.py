@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from condgan.data.common import convert_channels, resize_images, to_unit_range
+from condgan.data.common import convert_channels, resize_images, to_unit_range, warn_if_upscaled
 from condgan.errors import CondganError
 
 
@@ -53,7 +53,7 @@ def class_index(name: str, class_names: list[str], where: str) -> int:
 
 
 def _load_folder(p: Path, shape, class_names, multi_label):
-    from condgan.data.folder import list_folder, load_images
+    from condgan.data.folder import folder_channels, list_folder, load_images
 
     listing = list_folder(str(p))
     if listing.multi_label:
@@ -67,6 +67,7 @@ def _load_folder(p: Path, shape, class_names, multi_label):
         lut = torch.tensor([class_index(n, class_names, f"--fakes '{p}', class folder")
                             for n in listing.class_names])
         labels = lut[listing.labels]
+    folder_channels(listing.files, shape[0], shape[1], f"--fakes '{p}'")  # warns about tiny images
     images = load_images(listing.files, shape[0], shape[1])
     return images, labels
 
@@ -109,7 +110,10 @@ def _load_npz(p: Path, shape, class_names, multi_label):
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # noqa: BLE001 - any read failure means an unusable file
-        raise CondganError(f"{where} cannot be read as .npz ({type(e).__name__}: {e})") from None
+        from condgan.integrity import unreadable_reason
+
+        raise CondganError(f"{where} cannot be read as .npz: {unreadable_reason(e)}; write it with "
+                           "numpy.savez(PATH, images=..., labels=...)") from None
     if "images" not in arrays:
         raise CondganError(f"{where} has no array 'images' (it has: {', '.join(arrays) or 'none'})")
     images = _unit_range(_layout(arrays["images"], where), where)
@@ -117,6 +121,7 @@ def _load_npz(p: Path, shape, class_names, multi_label):
         raise CondganError(f"{where}: 'images' is empty")
     if images.shape[1] != shape[0]:
         images = convert_channels(images, shape[0])
+    warn_if_upscaled([min(images.shape[-2:])] * images.shape[0], shape[1], where)
     images = resize_images(images, shape[1])
     labels = arrays.get("labels")
     if labels is None:

@@ -1,11 +1,16 @@
-"""Markdown reports across runs: a metrics table, loss curves and metric-vs-step plots."""
+"""Markdown reports across runs: sample grids, a metrics table with each run's real-data row,
+stage wall times, loss curves and metric-vs-step plots."""
 
 from __future__ import annotations
 
-import json
+import os
+import time
 from pathlib import Path
 
+from condgan.evaluation.eval_json import read_eval_json
+from condgan.stages import read_stages, stage_summary
 from condgan.training.checkpoint import RunDir, atomic_write_text
+from condgan.training.logger import read_metrics_lines
 
 TABLE_METRICS = ("fid", "kid", "is", "am_score", "precision", "recall", "density", "coverage",
                  "intra_fid", "conditional_accuracy", "class_tv", "intra_ssim")
@@ -15,10 +20,8 @@ def read_records(run: RunDir) -> tuple[list[dict], list[dict]]:
     """(loss records, evaluation records) from a run's metrics.jsonl."""
     losses, evals = [], []
     if run.metrics.exists():
-        for line in run.metrics.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                (evals if "eval" in rec else losses).append(rec)
+        for _, rec in read_metrics_lines(run.metrics):
+            (evals if "eval" in rec else losses).append(rec)
     return losses, evals
 
 
@@ -66,46 +69,80 @@ def _fmt(v) -> str:
     return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
+def _short(sha: str | None) -> str:
+    return f"{sha[:16]}…" if sha else "n/a"
+
+
+def _eval_row_metrics(ev: dict) -> dict:
+    return dict(ev["metrics"], _n=ev.get("num_samples"), _extractor_acc=ev.get("extractor_test_accuracy"),
+                _extractor=ev.get("extractor"), _sha=ev.get("extractor_sha256"))
+
+
+def _real_row(label: str, cfg: dict, ev: dict) -> tuple | None:
+    """The run's real-data row (eval.json "real_data_row": held-out real images scored the same way)."""
+    base = ev.get("real_data_row") or {}
+    if "metrics" not in base:
+        return None
+    real_cfg = {"model": {"conditioning": "real data (baseline)"}, "loss": {"adversarial": ""},
+                "data": {"name": cfg["data"]["name"]}, "seed": ""}
+    what = base["notes"][0] if base.get("notes") else "held-out real images scored as fakes"
+    return (f"{label}: real data", real_cfg, {}, dict(base["metrics"], _what=what), [])
+
+
+def _stage_line(label: str, stages: dict, report_seconds: float) -> str:
+    parts = [f"{stage} {seconds:.1f} s" + (f" ({note})" if note else "")
+             for stage, seconds, note in stage_summary(stages) if stage != "report"]
+    parts.append(f"report {report_seconds:.1f} s (this report)")
+    return f"- `{label}` wall time: " + ", ".join(parts)
+
+
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "condgan report",
-                 extra_evals: list[str | Path] = ()) -> Path:
-    """Markdown with one row per run (config summary, seeds, last losses, metrics from eval.json
-    or the last evaluation during training) plus PNG plots next to it. `extra_evals` are JSON
-    files of `condgan evaluate --baseline` / `--fakes` (e.g. the real-data row: what a perfect
-    generator scores with the same features), added as rows below the runs."""
+                 extra_evals: list[str | Path] = (), started: float | None = None) -> Path:
+    """Markdown with what a user looks at first: each run's latest sample grid, then one table
+    row per run (config summary, seeds, last losses, metrics from eval.json or the last
+    evaluation during training) with its real-data row under it (eval.json "real_data_row": held-out
+    real images scored the same way), the extractor's weights hash, the wall time of each stage
+    (RUN/stages.json; `started` is the perf_counter at which this report's command began), then
+    loss and metric plots next to it. `extra_evals` are JSON files of `condgan evaluate
+    --baseline` / `--fakes`, added as rows below the runs."""
+    started = time.perf_counter() if started is None else started
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.stem
-    rows, metric_series = [], {}
-    lines = [f"# {title}", ""]
+    rows, metric_series, grids, stage_lines = [], {}, [], []
     for d in run_dirs:
         run = RunDir(d)
         cfg = run.read_config_dict()
         losses, evals = read_records(run)
         label = run.root.name
-        metrics = {}
+        metrics, real = {}, None
         eval_json = run.root / "eval.json"
         if eval_json.exists():
-            ev = json.loads(eval_json.read_text())
-            metrics = ev["metrics"]
-            metrics["_n"] = ev["num_samples"]
-            metrics["_extractor_acc"] = ev.get("extractor_test_accuracy")
+            ev = read_eval_json(eval_json)
+            metrics = _eval_row_metrics(ev)
+            real = _real_row(label, cfg, ev)
         elif evals:
             metrics = evals[-1]["eval"]
         for rec in evals:
             for k, v in rec["eval"].items():
                 metric_series.setdefault(k, {}).setdefault(label, []).append((rec["step"], v))
         if losses:
-            plot_path = out.parent / f"{stem}_{label}_losses.png"
-            plot_losses(losses, plot_path, label)
+            plot_losses(losses, out.parent / f"{stem}_{label}_losses.png", label)
         last = losses[-1] if losses else {}
         rows.append((label, cfg, last, metrics, losses))
+        rows += [real] if real else []
+        grid = run.samples / "latest.png"
+        if grid.is_file():
+            grids.append(f"`{label}`: the latest sample grid (samples/latest.png)\n\n"
+                         f"![{label} samples]({Path(os.path.relpath(grid, out.parent)).as_posix()})")
+        stage_lines.append((label, read_stages(run.root)))
     for path in extra_evals:
-        ev = json.loads(Path(path).read_text())
+        ev = read_eval_json(path, "--baseline")
         kind = {"real-data": "real data (baseline)", "external": "external fakes"}.get(ev.get("generator"), "?")
         data = (ev.get("data") or {}).get("name", "")
-        metrics = dict(ev["metrics"], _n=ev["num_samples"], _extractor_acc=ev.get("extractor_test_accuracy"))
         cfg = {"model": {"conditioning": kind}, "loss": {"adversarial": ""}, "data": {"name": data}, "seed": ""}
-        rows.append((Path(str(ev["run"])).name or str(ev["run"]), cfg, {}, metrics, []))
+        rows.append((Path(str(ev["run"])).name or str(ev["run"]), cfg, {}, _eval_row_metrics(ev), []))
+    lines = [f"# {title}", ""] + [g + "\n" for g in grids]
     present = [m for m in TABLE_METRICS if any(m in r[3] for r in rows)]
     header = ["run", "conditioning", "adversarial", "data", "seed", "step", "d_loss", "g_loss"] + present
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -116,16 +153,22 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "cond
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     for label, cfg, last, metrics, losses in rows:
-        if metrics.get("_n"):
-            lines.append(f"- `{label}`: metrics from eval.json, n = {metrics['_n']} fakes; extractor test "
-                         f"accuracy {_fmt(metrics.get('_extractor_acc'))}")
+        if metrics.get("_what"):
+            lines.append(f"- `{label}`: {metrics['_what']}, with the same extractor, seed and metrics")
+        elif metrics.get("_n"):
+            lines.append(f"- `{label}`: metrics from eval.json, n = {metrics['_n']}; extractor `{metrics['_extractor']}` "
+                         f"(weights SHA-256 {_short(metrics['_sha'])}, test accuracy {_fmt(metrics.get('_extractor_acc'))})")
         if losses:
             lines.append(f"- `{label}` loss curves: ![]({stem}_{label}_losses.png)")
+    plots = []
     for metric, series in sorted(metric_series.items()):
         if "/" in metric:
             continue
         path = out.parent / f"{stem}_{metric}_vs_step.png"
         plot_metric(series, metric, path)
-        lines.append(f"\n## {metric} during training\n\n![]({path.name})")
-    atomic_write_text(out, "\n".join(lines) + "\n")
+        plots.append(f"\n## {metric} during training\n\n![]({path.name})")
+    report_seconds = time.perf_counter() - started  # everything but writing the file
+    if stage_lines:
+        lines += ["", "## Wall time", ""] + [_stage_line(label, stages, report_seconds) for label, stages in stage_lines]
+    atomic_write_text(out, "\n".join(lines + plots) + "\n")
     return out

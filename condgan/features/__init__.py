@@ -1,7 +1,9 @@
 """Feature extractors for evaluation (SPEC §6): the interface and registry live in `base`,
-the data set's own classifier in `domain`, the FID Inception-V3 in `inception`.
+the data set's own classifier in `domain` (shipped for the embedded data sets, else trained and
+cached), the FID Inception-V3 in `inception`.
 
-Importing this package registers both extractors in `EXTRACTORS` ("domain", "inception").
+Importing this package registers the extractors in `EXTRACTORS` ("domain", "domain-trained",
+"inception").
 """
 
 from condgan.features.base import (

@@ -49,10 +49,18 @@ def build_extractor(name: str, data_cfg, seed: int = 0, device: str | torch.devi
 
 
 def cache_root(cache_dir: Optional[str | os.PathLike] = None) -> Path:
-    """Directory for cached extractor files: `cache_dir`, else $CONDGAN_CACHE, else ~/.cache/condgan."""
+    """Directory for cached extractor files: `cache_dir`, else $CONDGAN_CACHE, else ~/.cache/condgan.
+    A path that exists but is not a directory is an error here, before any work whose result
+    could not be cached (training a classifier) starts."""
+    where = "--cache-dir" if cache_dir is not None else "$CONDGAN_CACHE" if os.environ.get("CONDGAN_CACHE") else "cache"
     if cache_dir is None:
         cache_dir = os.environ.get("CONDGAN_CACHE") or Path.home() / ".cache" / "condgan"
-    return Path(cache_dir).expanduser()
+    path = Path(cache_dir).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CondganError(f"{where} '{path}': '{existing}' is a file, not a directory; point it at a "
+                           "directory (it is created if missing)")
+    return path
 
 
 def module_device(module: nn.Module) -> torch.device:

@@ -287,7 +287,10 @@ def load_inception_extractor(weights_path: Optional[str | os.PathLike] = None, d
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CondganError(f"cannot read Inception weights {path}: {e}") from None
+        from condgan.integrity import unreadable_reason
+
+        raise CondganError(f"cannot read Inception weights {path}: {unreadable_reason(e)}; download "
+                           f"{WEIGHTS_FILENAME} again from {WEIGHTS_URL}") from None
     net = FIDInceptionV3()
     try:
         net.load_state_dict(state, strict=True)

@@ -18,7 +18,8 @@ Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, register
 """
 
 from condgan.metrics.base import METRICS, MetricInputs, MetricSpec, compute_metrics, register_metric
-from condgan.metrics.fid import GaussianStats, fid_from_stats
+from condgan.metrics.fid import fid_from_stats
+from condgan.metrics.gaussian import GaussianStats
 
 # importing the modules registers their metrics
 from condgan.metrics import (  # noqa: F401

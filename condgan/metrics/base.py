@@ -22,22 +22,25 @@ or simply `compute_metrics(inputs, names, options)`.
 
 Randomness (KID subsets, IS split shuffling, SSIM pairs, Parzen validation split) comes only
 from `inputs.seed` through a private `torch.Generator`, so the same inputs and seed always give
-the same numbers (SPEC §6: evaluation is deterministic for a fixed seed).
+the same numbers (SPEC §6: evaluation is deterministic for a fixed seed). Every seeded draw is
+made over the rows in `canonical_order` (sorted by a hash of their content), not over the
+positions they were passed in: a set's score does not depend on how it was stored (a class
+folder and an .npz of the same images in another order score the same).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 
 from condgan.errors import CondganError
+from condgan.metrics.gaussian import GaussianStats
 from condgan.registry import Registry, suggest
 
-if TYPE_CHECKING:  # only for the annotation; fid.py imports this module
-    from condgan.metrics.fid import GaussianStats
 
 
 @dataclass
@@ -73,7 +76,7 @@ class MetricInputs:
     fake_labels[i] (so N ≤ N_f and the first N labels are used)."""
     predicted_clusters: Optional[torch.Tensor] = None
     """(N_r,) cluster ids predicted for the real test data (clustering ACC / NMI / ARI)."""
-    real_stats: Optional["GaussianStats"] = None
+    real_stats: Optional[GaussianStats] = None
     """Cached streaming Gaussian statistics of the real features; FID uses them instead of
     real_features when given (the runner computes them batch by batch, once per data set)."""
     seed: int = 0
@@ -230,6 +233,29 @@ def compute_metrics(
 def generator(seed: int) -> torch.Generator:
     """A private CPU generator, so metrics never touch (or depend on) the global RNG state."""
     return torch.Generator().manual_seed(int(seed))
+
+
+def canonical_order(*aligned: torch.Tensor) -> torch.Tensor:
+    """The permutation that puts rows in a canonical order: sorted by a 64-bit BLAKE2b hash of
+    each row's bytes (rows i of all `aligned` tensors, e.g. an image and its label, together).
+
+    A seeded draw over the permuted rows (a KID subset, an IS split, an SSIM pair) then depends
+    only on the multiset of rows, not on the order they came in. Identical rows may swap places,
+    which changes nothing. -0.0 is hashed as 0.0; the dtype is part of the bytes, so a set given
+    once as float32 and once as float64 may be ordered differently."""
+    n = aligned[0].shape[0]
+    if n == 0:
+        return torch.empty(0, dtype=torch.int64)
+    parts = []
+    for t in aligned:
+        if t.shape[0] != n:
+            raise CondganError(f"canonical_order: tensors disagree on the number of rows ({t.shape[0]} vs {n})")
+        flat = t.detach().cpu().reshape(n, -1)
+        if flat.is_floating_point():
+            flat = flat + 0  # -0.0 → 0.0: equal values, equal bytes
+        parts.append(flat.contiguous().view(torch.uint8).reshape(n, -1).numpy())
+    keys = [b"".join(hashlib.blake2b(p[i].tobytes(), digest_size=8).digest() for p in parts) for i in range(n)]
+    return torch.tensor(sorted(range(n), key=keys.__getitem__), dtype=torch.int64)
 
 
 def as_distribution(t: torch.Tensor, name: str) -> torch.Tensor:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from condgan.errors import CondganError
-from condgan.metrics.base import MetricInputs, generator, register_metric
+from condgan.metrics.base import MetricInputs, canonical_order, generator, register_metric
 
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -137,6 +137,7 @@ def intra_ssim(inputs: MetricInputs, pairs_per_class: int = 100, multiscale: boo
     per_class: dict[str, float] = {}
     for y in torch.unique(labels).tolist():
         idx = torch.nonzero(labels == y).flatten()
+        idx = idx[canonical_order(images[idx])]  # pairs depend on the set, not its storage order
         n = idx.numel()
         if n < 2:
             continue

@@ -30,7 +30,7 @@ import math
 import torch
 
 from condgan.errors import CondganError
-from condgan.metrics.base import MetricInputs, as_distribution, generator, register_metric
+from condgan.metrics.base import MetricInputs, as_distribution, canonical_order, generator, register_metric
 
 
 def _probs64(p: torch.Tensor) -> torch.Tensor:
@@ -57,14 +57,15 @@ def inception_score_of(probs: torch.Tensor) -> float:
 @register_metric("is", needs={"fake_probs"}, higher_is_better={"is": True})
 def inception_score(inputs: MetricInputs, splits: int = 10, shuffle: bool = True) -> dict[str, float]:
     """IS mean and std over S = min(splits, N) parts; part i is rows [i·N/S, (i+1)·N/S) of the
-    fakes after a seeded shuffle (the reference code's split arithmetic)."""
+    fakes after a seeded shuffle of their canonical order (the reference code's split arithmetic);
+    shuffle=False keeps the order given."""
     p = _probs64(inputs.fake_probs)
     n = p.shape[0]
     if splits < 1 or n == 0:
         raise CondganError(f"is: needs splits ≥ 1 and at least one fake, got splits={splits} and {n} fakes")
     splits = min(splits, n)
-    if shuffle:
-        p = p[torch.randperm(n, generator=generator(inputs.seed))]
+    if shuffle:  # over the canonical order: the splits depend on the set, not its storage order
+        p = p[canonical_order(p)][torch.randperm(n, generator=generator(inputs.seed))]
     scores = torch.tensor(
         [inception_score_of(p[i * n // splits:(i + 1) * n // splits]) for i in range(splits)], dtype=torch.float64
     )

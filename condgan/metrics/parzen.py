@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import torch
 
 from condgan.errors import CondganError
-from condgan.metrics.base import MetricInputs, generator, register_metric
+from condgan.metrics.base import MetricInputs, canonical_order, generator, register_metric
 from condgan.metrics.knn import sq_distance_blocks
 
 
@@ -73,6 +73,7 @@ def parzen(inputs: MetricInputs, sigmas: Optional[Sequence[float]] = None, num_s
         raise CondganError(
             f"parzen needs at least 2 real points and val_size ≥ 1, got {real.shape[0]} and {val_size}"
         )
+    real = real[canonical_order(real)]  # the split depends on the set, not its storage order
     perm = torch.randperm(real.shape[0], generator=generator(inputs.seed))
     val, test = real[perm[:n_val]], real[perm[n_val:]]
     if sigmas is None:

@@ -57,6 +57,11 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: in
     x = (real.detach().to("cpu", torch.float64) - shift).to(dt)
     y = (fake.detach().to("cpu", torch.float64) - shift).to(dt)
     n_r, n_f = x.shape[0], y.shape[0]
+    if n_r <= max(k_pr, k_dc) or n_f <= k_pr:
+        raise CondganError(
+            f"prdc needs more than {max(k_pr, k_dc)} real and more than {k_pr} fake feature rows (k-nearest-"
+            f"neighbour radii, k = {k_pr} and {k_dc}), got {n_r} real and {n_f} fake: score against a larger "
+            "real split (--real-split train), generate more samples, or leave prdc out of the metrics")
 
     real_radius = kth_neighbour_sq_dists(x, {k_pr, k_dc}, block_mb)
     fake_radius = kth_neighbour_sq_dists(y, {k_pr}, block_mb)[k_pr]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from condgan.console import say, warn  # noqa: F401  (re-exported)
 from condgan.errors import CondganError
 
 
@@ -28,13 +29,30 @@ class TrainingDiverged(CondganError):
     pass
 
 
-def say(message: str) -> None:
-    """One line of progress / information on stderr (stdout is kept for results)."""
-    print(message, file=sys.stderr, flush=True)
-
-
-def warn(message: str) -> None:
-    say(f"condgan: warning: {message}")
+def read_metrics_lines(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) of every record in a `metrics.jsonl`. A damaged last line without its
+    newline is what a kill during its write leaves: dropped with a warning. A damaged line
+    anywhere else, or one that ends in a newline (garbage, bytes that are not text), is not: an
+    error naming the line, rather than data silently thrown away."""
+    text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            if number == len(lines) and not text.endswith("\n"):
+                warn(f"'{path}' line {number} is incomplete (the run was killed while writing it); dropped")
+                continue
+            raise CondganError(
+                f"'{path}' line {number} is damaged ({str(e).splitlines()[0][:120]}); delete or repair that "
+                "line (the checkpoint does not depend on it) and re-run") from None
+        out.append((line, record))
+    return out
 
 
 def format_duration(seconds: float) -> str:
@@ -71,25 +89,7 @@ class TrainingLog:
 
         if not self.path.exists():
             return
-        lines = self.path.read_text().splitlines()
-        keep = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                if number == len(lines):
-                    warn(f"'{self.path}' line {number} is incomplete (the run was killed while writing "
-                         "it); dropped")
-                    continue
-                raise CondganError(
-                    f"'{self.path}' line {number} is damaged ({e}); delete or repair that line "
-                    "(the checkpoint does not depend on it) and re-run") from None
-            if record.get("step", 0) <= step:
-                keep.append(line)
+        keep = [line for line, record in read_metrics_lines(self.path) if record.get("step", 0) <= step]
         atomic_write_text(self.path, "".join(line + "\n" for line in keep))
 
     def record(self, step: int, losses: dict[str, torch.Tensor]) -> None:
@@ -100,9 +100,14 @@ class TrainingLog:
         """Check pending losses for NaN/Inf, write their means; return the record (or None)."""
         if not self.pending:
             return None
-        keys = list(self.pending[0][1])
-        table = torch.stack([torch.stack([l[k].float() for k in keys]) for _, l in self.pending]).cpu()
-        bad = ~torch.isfinite(table)
+        # A phase that runs every k-th step (lazy regularization) logs on those steps only: each
+        # key's mean is over the steps that logged it.
+        keys = list(dict.fromkeys(k for _, losses in self.pending for k in losses))
+        missing = torch.full((), float("nan"), device=next(iter(self.pending[0][1].values())).device)
+        table = torch.stack([torch.stack([l[k].float() if k in l else missing for k in keys])
+                             for _, l in self.pending]).cpu()
+        present = torch.tensor([[k in l for k in keys] for _, l in self.pending])
+        bad = ~torch.isfinite(table) & present
         if bad.any():
             row, col = map(int, bad.nonzero()[0])
             kept = (f"last good checkpoint is step {last_good_step}" if last_good_step is not None
@@ -111,7 +116,8 @@ class TrainingLog:
                 f"loss '{keys[col]}' is {table[row, col].item()} at step {self.pending[row][0]}; "
                 f"stopped, {kept}")
         elapsed = time.perf_counter() - self._t0
-        record = {"step": step, **{k: float(v) for k, v in zip(keys, table.mean(0))},
+        means = table.mean(0) if present.all() else table.nan_to_num(0).sum(0) / present.sum(0)
+        record = {"step": step, **{k: float(v) for k, v in zip(keys, means)},
                   "images_per_s": len(self.pending) * self.batch_size / max(elapsed, 1e-9),
                   "time": time.time()}
         with self.path.open("a") as f:

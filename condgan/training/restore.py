@@ -83,14 +83,25 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     `generator` is what the trainer's own sample grids call: for labeling modes whose G is
     unconditional (dynamic labeling) it is the mode's wrapper that picks each requested class
     with the checkpoint's discriminator, so `G(z, cnd)` honours `cnd` in every mode."""
+    from condgan.device import resolve_device
+
+    if checkpoint not in ("last", "best"):
+        raise CondganError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    if standing_stats is not None and (isinstance(standing_stats, bool) or not isinstance(standing_stats, int)
+                                       or standing_stats < 0):
+        raise CondganError(f"standing_stats must be an integer ≥ 0 (batches; 0 keeps the EMA generator's BN "
+                           f"statistics), got {standing_stats!r}")
+    device = resolve_device(device)
     run = RunDir(run_dir)
+    if run.root.is_file():
+        raise CondganError(f"'{run_dir}' is a file, not a run directory: pass the directory `condgan train "
+                           "--out` wrote (it holds config.yaml and checkpoints/)")
     if not run.root.is_dir():
         raise CondganError(f"run directory '{run_dir}' does not exist")
     path = run.best if checkpoint == "best" else run.last
     state = load_checkpoint(path)
     cfg = config_from_dict(state["config"])
     info = DataInfo.from_dict(state["data_info"])
-    device = torch.device(device)
     gan = build_gan(cfg, info, device)
     g = gan.generator
     if use_ema and state.get("generator_ema") is not None:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_bytes
 from condgan.training.latents import latent_truncation, sample_latents
 
@@ -45,6 +46,8 @@ def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int,
 
 
 MAX_GRID_CATEGORIES = 16
+GRID_COLUMNS = 10
+MAX_GRID_ROWS = 20
 
 
 def grid_categories(num_categories: int, columns: int = MAX_GRID_CATEGORIES) -> torch.Tensor:
@@ -64,6 +67,24 @@ def category_grid(generator, z_dim: int, conditions: torch.Tensor, rows: int, se
     with latent_truncation(generator, truncation) as z_truncation:
         z = fixed_latents(z_dim, rows, seed, device, z_truncation).repeat_interleave(len(conditions), 0)
         return generator(z, conditions.to(device).repeat(rows, 1))
+
+
+@torch.no_grad()
+def training_grid(generator, cfg, mode, info, device) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """The grid the trainer writes to RUN/samples: (samples, their class labels or None, columns).
+    Class-conditional runs: one row per class (at most MAX_GRID_ROWS), GRID_COLUMNS fixed latents
+    (vector data: 500 samples per class for the scatter plot); self-labeling runs (`mode`, the
+    labeling mode class, has categories): one column per category, one row per latent (seed 000
+    Figs. 2–3). Latents are fixed by `cfg.seed`, so grids of successive steps are comparable."""
+    z_dim, seed = cfg.model.z_dim, cfg.seed
+    if mode.num_categories(cfg):
+        columns = grid_categories(mode.num_categories(cfg))
+        x = category_grid(generator, z_dim, mode.category_conditions(cfg, columns), GRID_COLUMNS, seed, device)
+        return x, None, len(columns)
+    rows = list(range(min(info.num_classes, MAX_GRID_ROWS)))
+    per_class = GRID_COLUMNS if len(info.sample_shape) == 3 else 500
+    x, y = sample_grid(generator, z_dim, rows, info.num_classes, per_class, seed, device)
+    return x, y, GRID_COLUMNS
 
 
 def image_grid_png(images: torch.Tensor, nrow: int, pad: int = 2) -> bytes:
@@ -109,6 +130,17 @@ def vector_plot_png(samples: torch.Tensor, labels: torch.Tensor | None, real: to
     return buf.getvalue()
 
 
+def check_png_path(path, what: str = "--out") -> Path:
+    """Sample grids are PNG files: a path with another suffix (x.jpg) would get PNG bytes under
+    a name that says otherwise."""
+    if isinstance(path, (str, Path)) and Path(path).is_dir():
+        raise CondganError(f"cannot write '{path}': it is a directory; name a .png file inside it instead")
+    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() != ".png":
+        raise CondganError(f"{what} {str(path)!r}: sample grids are written as PNG; give a file name ending in .png")
+    return Path(path)
+
+
 def save_samples(path: Path, samples: torch.Tensor, labels: torch.Tensor | None, nrow: int) -> None:
+    check_png_path(path, "sample grid")
     data = image_grid_png(samples, nrow) if samples.dim() == 4 else vector_plot_png(samples, labels)
     atomic_write_bytes(Path(path), data)

@@ -22,6 +22,7 @@ from torch import nn
 
 from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
 from condgan.nets.layers import maybe_sn
+from condgan.registry import choice_reason
 
 D2DCE_VARIANTS = ("full", "no_margin", "proxy_only")
 
@@ -218,8 +219,6 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         m = cfg.model
-        from condgan.validation import choice_reason  # validation imports the method registry
-
         reason = choice_reason("model.d2dce_variant", m.d2dce_variant, D2DCE_VARIANTS)
         if reason:
             return reason

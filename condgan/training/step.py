@@ -1,0 +1,225 @@
+"""One training iteration, phase by phase: the losses of D and G and their optimizer steps (the
+role of stylegan2-ada's training/loss.py together with the phase loop of its training_loop.py).
+
+An iteration runs the step's `phases` in order. A phase is a function of the `Iteration` (what the
+earlier phases of this iteration produced: the last real batch, the fakes of the G phase) that
+returns its logs, and it runs on every `every`-th iteration (1: always). The default phases:
+
+    D         train.d_steps times: a real batch, fakes drawn without gradient, D's loss = the
+              conditioning method's d_loss + the labeling mode's extra term + the penalties
+              (reg.*), one optimizer step each
+    G         fresh fakes, G's loss = the method's g_loss + the mode's extra term, one optimizer
+              step
+    G_ema     the EMA generator's update (train.ema > 0)
+    labeling  the labeling mode's own networks and state (CGPGAN's Q and learned prior)
+
+This is where new training families plug in, without touching the loop: a phase added with
+`add_phase(Phase(name, run, every), after=...)` (StyleGAN2's lazy R1 every 16 iterations after
+D, its path-length regularization every 4 after G, ADA's update of the augmentation probability
+after D), or a default phase replaced (an unrolled-GAN G phase). See docs/architecture.md.
+
+Randomness: latents and fake labels come from `rng` (shared by all processes: every rank draws
+the global batch and keeps its rows), penalty and DiffAugment noise from `noise_rng` (per rank),
+real batches from the data sampler's own generator; their states are checkpointed by the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from condgan.losses.conditioning.base import Labels
+from condgan.losses.regularizers import PenaltyContext
+from condgan.training.latents import sample_latents
+from condgan.training.precision import to_memory_format
+
+
+@dataclass
+class Iteration:
+    """What the phases of one iteration hand on to each other."""
+
+    step: int
+    """The iteration's index (0 for the first; the trainer's step counter before the update)."""
+    real: Optional[torch.Tensor] = None
+    real_labels: Optional[Labels] = None
+    """The last real batch of the D phase and its labels (mixed-batch G steps reuse them)."""
+    fake: Optional[torch.Tensor] = None
+    fake_labels: Optional[Labels] = None
+    """The G phase's fakes (with graph) and their labels (what the labeling mode trains on)."""
+    extra: dict = field(default_factory=dict)
+    """Anything else a phase hands on (e.g. D's outputs for an adaptive-augmentation phase)."""
+
+
+@dataclass
+class Phase:
+    """A part of an iteration: `run(iteration) → logs`, on iterations whose step is a multiple
+    of `every`."""
+
+    name: str
+    run: Callable[[Iteration], dict[str, torch.Tensor]]
+    every: int = 1
+
+
+class GANStep:
+    """The phases of one iteration over the parts the trainer built (networks, optimizers,
+    labeling mode, penalties, random streams, real batches). `step(i)` runs iteration i and
+    returns its logs as detached tensors, averaged over the processes."""
+
+    def __init__(self, cfg, generator, discriminator, method, labeling, opt_g, opt_d, *, d_fn, ema,
+                 penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks):
+        self.cfg = cfg
+        self.G, self.D, self.method, self.labeling = generator, discriminator, method, labeling
+        self.opt_g, self.opt_d, self.ema = opt_g, opt_d, ema
+        self.d_fn = d_fn
+        """D as the losses call it: D itself, or D behind DiffAugment."""
+        self.penalties = penalties
+        """[(penalty function, weight)] added to D's loss, in the order of the registry."""
+        self.precision, self.dist = precision, dist
+        self.rng, self.noise_rng = rng, noise_rng
+        self.batches, self.labels = batches, labels
+        self.diagnostics = diagnostics
+        self.networks = networks
+        """Every trained network (G, D, the labeling mode's): batch-norm buffers are synchronized."""
+        self.phases = [Phase("D", self.discriminator_phase), Phase("G", self.generator_phase)]
+        if ema is not None:
+            self.phases.append(Phase("G_ema", self.ema_phase))
+        self.phases.append(Phase("labeling", self.labeling_phase))
+        # Hooks for optional additions (condgan.training.extras), each empty / plain by default:
+        self.generate: Callable = generator
+        """G's training forward (z, cnd) → images: G, or G with style mixing."""
+        self.real_transforms: list[Callable] = []
+        """(real, labels, fake_batch) → (real, labels, logs) on D's reals after its fakes are
+        drawn, without gradient (APA replaces reals by fakes)."""
+        self.d_terms: list[Callable] = []
+        """(out_real, out_fake, real_labels, fake_labels) → (term or None, logs): added to D's loss
+        (LeCam) or only observing D's outputs (ADA's r_t)."""
+        self.stateful: dict[str, object] = {}
+        """Objects with state_dict / load_state_dict whose state carries over between iterations
+        (ADA's p, LeCam's anchors, the path-length mean): the checkpoint's 'phases' entry."""
+
+    def add_phase(self, phase: Phase, after: str) -> None:
+        """Insert `phase` right after the phase named `after`."""
+        names = [p.name for p in self.phases]
+        self.phases.insert(names.index(after) + 1, phase)
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        iteration = Iteration(step)
+        logs: dict[str, torch.Tensor] = {}
+        for phase in self.phases:
+            if step % phase.every == 0:
+                logs.update(phase.run(iteration))
+        for net in self.networks:
+            self.dist.broadcast_buffers(net)  # batch-norm statistics: rank 0's everywhere
+        return self.dist.mean({k: v.detach() for k, v in logs.items()})
+
+    def state_dict(self) -> dict:
+        return {name: part.state_dict() for name, part in self.stateful.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in self.stateful.items():
+            if name in state:
+                part.load_state_dict(state[name])
+
+    # ------------------------------------------------------------------ batches
+    def real_batch(self) -> tuple[torch.Tensor, Labels]:
+        x, idx = self.batches.next()
+        x = to_memory_format(self.cfg, x)
+        y = self.labels[idx] if self.labels is not None else None
+        return x, self.labeling.real(x, y)
+
+    def latents(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n latents and fake labels. Under W processes every rank draws those of the global
+        batch (W·n, the same on every rank) and keeps its own n rows."""
+        world, rank = self.dist.world_size, self.dist.rank
+        labels = self.labeling.fake(n * world, self.rng)
+        z = sample_latents(n * world, self.cfg.model.z_dim, self.rng)
+        if world > 1:
+            rows = slice(rank * n, (rank + 1) * n)
+            z = z[rows]
+            labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
+        return z, labels
+
+    def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n fakes and their labels (`latents`, then `generate`)."""
+        z, labels = self.latents(n)
+        return self.generate(z, labels.cnd).float(), labels  # fp32 images also under autocast
+
+    def discriminate(self, real, real_labels, fake, fake_labels):
+        """D outputs for reals and fakes: two forwards, or one over the concatenated batch
+        (mixed batch training, seed 001 §3) so batch-norm statistics are shared."""
+        if self.cfg.loss.mixed_batch:
+            both = Labels.cat(real_labels, fake_labels)
+            out = self.d_fn(torch.cat([real, fake]), both.cnd)
+            n = real.shape[0]
+            return {k: v[:n] for k, v in out.items()}, {k: v[n:] for k, v in out.items()}
+        return self.d_fn(real, real_labels.cnd), self.d_fn(fake, fake_labels.cnd)
+
+    # ------------------------------------------------------------------ the default phases
+    def discriminator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
+        batch = self.cfg.train.batch_size
+        self.D.requires_grad_(True)
+        for _ in range(self.cfg.train.d_steps):
+            real, real_labels = self.real_batch()
+            real_logs = {}
+            with torch.no_grad(), self.precision.autocast():
+                fake, fake_labels = self.fake_batch(batch)
+                for transform in self.real_transforms:
+                    real, real_labels, more = transform(real, real_labels, self.fake_batch)
+                    real_logs.update(more)
+            if self.diagnostics:
+                self.diagnostics.arm()
+            with self.precision.autocast():
+                out_r, out_f = self.discriminate(real, real_labels, fake, fake_labels)
+                fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+                d_loss, d_logs = self.method.d_loss(out_r, out_f, real_labels, fake_labels)
+                extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "d")
+                if extra is not None:
+                    d_loss = d_loss + extra
+                    d_logs.update(extra_logs)
+                if self.diagnostics:
+                    d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                d_logs.update(real_logs)
+                for term in self.d_terms:
+                    value, term_logs = term(out_r, out_f, real_labels, fake_labels)
+                    d_logs.update(term_logs)
+                    if value is not None:
+                        d_loss = d_loss + value
+                for penalty, weight in self.penalties:
+                    ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
+                                         self.noise_rng, self.precision.grad_scale("d"))
+                    value = penalty(ctx)
+                    d_logs[f"d_{penalty.__name__}"] = value
+                    d_loss = d_loss + value
+            self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
+        it.real, it.real_labels = real, real_labels
+        it.extra["d_fake"] = fake, fake_labels  # a lazy penalty phase's fakes
+        return {**d_logs, "d_loss": d_loss}
+
+    def generator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
+        self.D.requires_grad_(False)  # no D weight gradients during the G step
+        with self.precision.autocast():
+            fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
+            if self.cfg.loss.mixed_batch:
+                _, out_f = self.discriminate(it.real, it.real_labels, fake, fake_labels)
+            else:
+                out_f = self.d_fn(fake, fake_labels.cnd)
+            fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
+            g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+            extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "g")
+            if extra is not None:
+                g_loss = g_loss + extra
+                g_logs.update(extra_logs)
+        self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
+        it.fake, it.fake_labels = fake, fake_labels
+        return {**g_logs, "g_loss": g_loss}
+
+    def ema_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
+        self.ema.update(0.0 if it.step < self.cfg.train.ema_start else self.ema.decay_at(it.step))
+        return {}
+
+    def labeling_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
+        logs = self.labeling.train_networks(it.fake, it.fake_labels)
+        logs.update(self.labeling.update(it.step))
+        return logs
