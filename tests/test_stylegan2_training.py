@@ -227,16 +227,9 @@ def test_two_rank_resume_is_bit_identical_with_everything_on(tmp_path):
     """Two gloo processes: the r_t sums, LeCam's batch means and the path-length mean are
     averaged over the ranks (every rank keeps the same p, anchors and mean), and 3 + 3 steps
     resumed equal 6 steps straight, bit for bit."""
-    import distributed_workers as workers
-    from test_distributed import spawn
+    from test_distributed import check_two_rank_resume
 
     extra = [*ALL_ON, "train.threads=1", "train.batch_size=8", "train.checkpoint_every=3"]
-    cfg = lambda steps: config(*extra, f"train.steps={steps}")  # noqa: E731
-    spawn(workers.train_runs, [(cfg(6), str(tmp_path / "straight")), (cfg(3), str(tmp_path / "resumed")),
-                               (cfg(6), str(tmp_path / "resumed"))])
-    straight, resumed = (torch.load(tmp_path / name / "final.pt") for name in ("straight", "resumed"))
-    for net in ("G", "D"):
-        for key, value in straight[net].items():
-            assert torch.equal(value, resumed[net][key]), (net, key)
+    check_two_rank_resume(tmp_path, lambda steps: config(*extra, f"train.steps={steps}"), 6)
     a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("straight", "resumed"))
     assert a["world_size"] == 2 and repr(a["phases"]) == repr(b["phases"])
