@@ -21,6 +21,7 @@ from typing import Optional
 import yaml
 
 from condgan import strict_yaml
+from condgan.config_regularization import AdaConfig, ApaConfig, RegConfig  # noqa: F401  (sections of Config)
 from condgan.errors import CondganError
 from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
@@ -42,6 +43,9 @@ class DataConfig:
     """Keep only these source classes, relabeled 0..k-1 in the given order."""
     class_fractions: Optional[list[float]] = None
     """Fraction of each (kept) class to keep, e.g. seed 001's 55 %-zeros set."""
+    train_images: Optional[int] = None
+    """Keep about this many training images (the same fraction of every class, deterministic by
+    split_seed; the test split is untouched): limited-data runs. None keeps all."""
     attributes: Optional[list[str]] = None
     """Derived binary attributes (multi-hot labels), e.g. [even, ge5] for digit data sets."""
     test_fraction: float = 0.1
@@ -68,7 +72,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan or resnet (images), mlp (vector data)."""
+    """Network family: dcgan, resnet or stylegan2 (images), mlp (vector data)."""
     conditioning: str = "ca"
     """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
     cond_weight: Optional[float] = None
@@ -137,6 +141,16 @@ class ModelConfig:
     hierarchical_z: bool = False
     """model.net=resnet: BigGAN's hierarchical latent: z is split into one chunk per G block plus
     one for the input layer; each chunk joins its block's conditional-norm input."""
+    w_dim: Optional[int] = None
+    """model.net=stylegan2: dimension of the intermediate latent w; unset = model.z_dim."""
+    mapping_layers: int = 8
+    """model.net=stylegan2: fully connected layers of the mapping network z → w (StyleGAN: 8;
+    stylegan2-ada's CIFAR-10 setting: 2)."""
+    mapping_lr: float = 0.01
+    """model.net=stylegan2: learning-rate multiplier of the mapping network (StyleGAN App. C)."""
+    w_avg_decay: float = 0.995
+    """model.net=stylegan2: decay β of the tracked mean w̄ ← β w̄ + (1 − β) mean(w), the center
+    that sampling's truncation pulls w toward."""
     init: str = "default"
     """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
@@ -162,22 +176,6 @@ class LossConfig:
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
     label_smoothing: float = 0.0
     """One-sided label smoothing α: D's real target becomes 1 − α (ns, minimax, ls only)."""
-
-
-@dataclass
-class RegConfig:
-    gp: float = 0.0
-    """WGAN-GP weight λ on interpolates (Gulrajani 2017)."""
-    r1: float = 0.0
-    """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
-    r2: float = 0.0
-    """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
-    cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||² (per head, the mean over
-    its outputs), T a random flip + reflect-padded translation (Zhang 2020); with cr_fake it is bCR
-    (Zhao 2021)."""
-    cr_fake: float = 0.0
-    """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
 
 
 @dataclass
@@ -251,6 +249,10 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ada: AdaConfig = field(default_factory=AdaConfig)
+    """Adaptive discriminator augmentation (ADA)."""
+    apa: ApaConfig = field(default_factory=ApaConfig)
+    """Adaptive pseudo augmentation (APA)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""
 

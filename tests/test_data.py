@@ -122,6 +122,19 @@ def test_classes_and_fractions_combine():
     assert torch.bincount(data.labels).tolist() == [50, 25]
 
 
+def test_train_images_subsets_the_train_split_only():
+    full = load_dataset(cfg(name="mnist5k"), "train")
+    data = load_dataset(cfg(name="mnist5k", train_images=500), "train")
+    assert torch.bincount(data.labels).tolist() == [round(n * 500 / len(full)) for n in torch.bincount(full.labels).tolist()]
+    assert len(data) == pytest.approx(500, abs=5)
+    rows = {tuple(x.flatten()[::50].tolist()) for x in full.images}
+    assert all(tuple(x.flatten()[::50].tolist()) in rows for x in data.images[:20])   # a subset of the train split
+    assert len(load_dataset(cfg(name="mnist5k", train_images=500), "test")) == len(load_dataset(cfg(name="mnist5k"), "test"))
+    assert torch.equal(load_dataset(cfg(name="mnist5k", train_images=500), "train").images, data.images)
+    with pytest.raises(CondganError, match="train_images"):
+        validate_data_config(cfg(name="mnist5k", train_images=0))
+
+
 def test_digit_attributes_are_multi_hot():
     plain = load_dataset(cfg(name="digits", image_size=8), "train")
     data = load_dataset(cfg(name="digits", image_size=8, attributes=["even", "ge5", "odd", "lt5"]), "train")

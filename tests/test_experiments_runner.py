@@ -21,7 +21,7 @@ import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
 STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "seed004_2c", "quality_sweep", "fid_sanity",
-               "precision_curves", "leaderboard"]
+               "precision_curves", "leaderboard", "limited_data"]
 
 
 class FakeTraining:
@@ -215,8 +215,9 @@ def study_grids():
 @pytest.mark.parametrize("name,study", list(study_grids()), ids=lambda x: x if isinstance(x, str) else "")
 def test_study_grids_use_real_presets_and_keys(name, study):
     """Every run of every study's default grid resolves to a valid config (presets exist, override
-    keys and values are valid), keys are unique, and every claim names settings of the grid."""
-    from condgan.config import load_config
+    keys and values are valid, combinations allowed), keys are unique, and every claim names
+    settings of the grid."""
+    from condgan.validation import load_config
 
     specs, args = grid(study)
     assert specs, name
@@ -268,6 +269,7 @@ class RichFake(FakeTraining):
             row = {"step": step, "d_loss": 0.5 + 0.01 * (step % 3), "g_loss": 0.4, "diag_feature_norm": 7.0 + step,
                    "diag_cond_grad_norm": 2.0, "eval": {"intra_fid": 300.0 - step, "class_tv": 0.3}}
             row.update({f"prior_g0_{c}": 0.1 for c in range(10)})
+            row.update({"ada_p": 0.01 * step, "ada_rt": 0.6, "apa_p": 0.005 * step, "apa_rt": 0.6})
             rows.append(row)
         (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return info

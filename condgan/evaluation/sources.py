@@ -13,7 +13,7 @@ import torch
 from condgan.arguments import check_count
 from condgan.errors import CondganError
 from condgan.evaluation.evaluator import BATCH, EvalResult, Evaluator, check_metric_names
-from condgan.evaluation.reference import held_out_images
+from condgan.evaluation.reference import held_out_images, reference_data_config
 from condgan.evaluation.threads import with_evaluation_threads
 from condgan.metrics import MetricInputs, compute_metrics
 
@@ -92,7 +92,7 @@ def cluster_real_split(trained, split: str, device) -> dict[str, float]:
     the real split against its labels: how well the categories the run found match the classes."""
     from condgan.data import load_dataset
 
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
+    data = load_dataset(reference_data_config(trained.cfg.data), split)
     if data.labels is None or data.multi_label:
         return {}
     predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()

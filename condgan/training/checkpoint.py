@@ -95,7 +95,8 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 # --------------------------------------------------------------------------- what a checkpoint holds
 def checkpoint_state(t) -> dict:
     """Everything a set-up trainer `t` needs to resume bit-identically: step, networks, EMA,
-    optimizers, the labeling mode's and the precision's state, every random stream (each rank's
+    optimizers, the labeling mode's, the step's phases' (`GANStep.stateful`: ADA's p, LeCam's
+    anchors, ...) and the precision's state, every random stream (each rank's
     own, gathered by `Trainer.gather_random_states`), plus what sampling and evaluation read
     without the data set (config, data info) and the environment a resume must match."""
     return {
@@ -113,6 +114,7 @@ def checkpoint_state(t) -> dict:
         "opt_g": t.opt_g.state_dict(),
         "opt_d": t.opt_d.state_dict(),
         "labeling": t.labeling.state_dict(),
+        "phases": t.gan_step.state_dict(),
         "precision": t.precision.state_dict(),
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
                 "sampler": t.batches.state_dict(),
@@ -127,7 +129,8 @@ def local_random_state(t) -> dict:
 
 def restore_checkpoint_state(t, state: dict) -> None:
     """Load `checkpoint_state`'s dict into the set-up trainer `t`. Entries added after the first
-    checkpoint format (labeling, precision) default to empty, so older checkpoints still load."""
+    checkpoint format (labeling, phases, precision) default to empty, so older checkpoints still
+    load."""
     t.step = state["step"]
     t.best = state.get("best")
     if t.best is not None and t.best.get("metric") != t.cfg.eval.best_metric:
@@ -142,6 +145,7 @@ def restore_checkpoint_state(t, state: dict) -> None:
     t.opt_g.load_state_dict(state["opt_g"])
     t.opt_d.load_state_dict(state["opt_d"])
     t.labeling.load_state_dict(state.get("labeling", {}))
+    t.gan_step.load_state_dict(state.get("phases", {}))
     t.precision.load_state_dict(state.get("precision"))
     t.rng.set_state(state["rng"]["train"])
     torch.set_rng_state(state["rng"]["torch"])

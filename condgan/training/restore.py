@@ -14,7 +14,7 @@ from condgan.training.build import DataInfo, build_gan
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
 from condgan.training.labeling import LABELING
-from condgan.training.latents import sample_latents
+from condgan.training.latents import latent_truncation, sample_latents
 from condgan.training.sampling import condition_vectors, truncated
 
 
@@ -53,9 +53,10 @@ class TrainedGenerator:
                truncation: float | None = None) -> torch.Tensor:
         """One sample per entry of `classes` (int64 class / attribute indices, or categories of a
         self-labeling run), latents drawn from `generator`; `truncation` T resamples latent
-        elements with |z_i| > T (BigGAN trick)."""
-        z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
-        with truncated(self.generator, truncation):
+        elements with |z_i| > T (BigGAN trick), or is ψ in W for style-based generators."""
+        with (latent_truncation(self.generator, truncation) as z_truncation,
+              truncated(self.generator, z_truncation)):
+            z = sample_latents(len(classes), self.cfg.model.z_dim, generator, z_truncation, self.device)
             return self.generator(z, self.conditions(classes))
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_bytes
-from condgan.training.latents import sample_latents
+from condgan.training.latents import latent_truncation, sample_latents
 
 
 def condition_vectors(classes: Sequence[int], num_classes: int, device) -> torch.Tensor | None:
@@ -54,12 +54,12 @@ def truncated(generator, truncation: float | None):
 def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
                 seed: int, device, truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`per_class` samples for each class; column j uses the same latent in every row (drawn from
-    `seed`, with elements |z_i| > `truncation` resampled when it is set)."""
-    z = fixed_latents(z_dim, per_class, seed, device, truncation).repeat(max(len(classes), 1), 1)
+    `seed`, truncated by `truncation`: see `condgan.training.latents.latent_truncation`)."""
     rows = list(classes) or [0]
     y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
     cnd = condition_vectors(y.tolist(), num_classes, device) if num_classes else None
-    with truncated(generator, truncation):
+    with latent_truncation(generator, truncation) as z_truncation, truncated(generator, z_truncation):
+        z = fixed_latents(z_dim, per_class, seed, device, z_truncation).repeat(max(len(classes), 1), 1)
         return generator(z, cnd), (y if num_classes else None)
 
 
@@ -82,8 +82,8 @@ def category_grid(generator, z_dim: int, conditions: torch.Tensor, rows: int, se
     """A grid of a self-labeling run (seed 000 Figs. 2–3): `rows` × C images in row-major order,
     column j conditioned on `conditions[j]` (one categorical vector per column), row i on the
     i-th fixed latent (same latent along a row)."""
-    z = fixed_latents(z_dim, rows, seed, device, truncation).repeat_interleave(len(conditions), 0)
-    with truncated(generator, truncation):
+    with latent_truncation(generator, truncation) as z_truncation, truncated(generator, z_truncation):
+        z = fixed_latents(z_dim, rows, seed, device, z_truncation).repeat_interleave(len(conditions), 0)
         return generator(z, conditions.to(device).repeat(rows, 1))
 
 
