@@ -19,7 +19,8 @@ compare   builds one `Trainer` per variant in this process, all from the same se
           undone, so inside one process every variant runs with the same allocator: its effect is
           measured across two processes (`compare --set train.tune_malloc=false`, every variant
           untuned).
-peak      the attainable GFLOP/s through torch on these threads: a 2048² GEMM and a 3×3
+peak      the attainable GFLOP/s through torch on these threads: a 2048² GEMM (1024² in bf16 where bf16
+          is emulated) and a 3×3
           convolution (64→128 channels, 14², batch 64), fp32 and bf16, forward only.
 profile   the FLOPs of one training step (`torch.utils.flop_counter`, forward and backward of
           every phase) and a per-op `torch.profiler` table of a few steps of one variant (`--of`),
@@ -143,8 +144,8 @@ def gflops(fn, flops: float, repeat: int) -> str:
 def peak(args) -> None:
     torch.set_num_threads(args.threads)
     print(f"# {cpu_line()}; {args.threads} thread(s); load average {os.getloadavg()[0]:.1f}")
-    n = 2048
     for dtype in (torch.float32, torch.bfloat16):
+        n = 2048 if dtype == torch.float32 or native_bf16_cpu()[0] else 1024  # emulated bf16: minutes at 2048²
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         print(f"GEMM {n}² {dtype}: {gflops(lambda: a @ b, 2 * n ** 3, args.repeat)}")
     x, w = torch.randn(64, 64, 14, 14), torch.randn(128, 64, 3, 3)
@@ -184,13 +185,15 @@ def profile(args) -> None:
         t.close()
     groups = {"convolution": ("conv", "mkldnn_convolution"), "batch-norm": ("batch_norm",),
               "linear / matmul": ("addmm", "mm", "linear", "matmul", "bmm"),
+              # torch's default Adam on CPU is a loop of elementwise ops: only its Python frame
+              # (Optimizer.step#Adam.step) and fused / foreach kernels land here
               "optimizer": ("_fused_adam", "_foreach", "adam"), "copies / layout": ("copy_", "contiguous", "clone", "cat", "to"),
               }
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
     grouped: dict[str, float] = {}
     for e in events:
-        name = e.key.split("::")[-1]
+        name = e.key.split("::")[-1].lower()
         group = next((g for g, keys in groups.items() if any(k in name for k in keys)), "elementwise / other")
         grouped[group] = grouped.get(group, 0.0) + e.self_cpu_time_total
     print(f"\nself CPU time over {args.steps} steps, by group (torch.profiler):")

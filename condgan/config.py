@@ -217,9 +217,9 @@ class TrainConfig:
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
     reuse_fakes: bool = False
     """The G step reuses the fakes of the (last) D step, generated once with gradient, instead of
-    generating new ones: one G forward less per step (~20 % of the quickstart step), at the price
-    of G's update seeing the latents D was just trained on. A change of the algorithm (measured on
-    the quickstart in docs/results/speed/); off by default."""
+    generating new ones: one G forward less per step (1.5x images/s by CPU time on the quickstart
+    at one thread, docs/results/speed/), at the price of G's update seeing the latents D was just
+    trained on. A change of the algorithm, quality not yet measured: off by default."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra

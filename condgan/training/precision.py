@@ -3,12 +3,13 @@
 `model.init`; `resolve_speed` turns the config's `auto`s into what this machine runs
 (`SpeedSettings`, printed at the start of training and kept in the checkpoint).
 
-`auto` (measured in docs/results/speed/): bf16 autocast on a CPU with native bf16 instructions
-(AVX512-BF16 or AMX-BF16), fp32 everywhere else (a CPU without them emulates bf16: the
-quickstart step ran ~3x slower in bf16 on an AVX2 machine), and fp32 on CUDA / MPS (not measured
-there); channels-last memory format for the convolutional nets on CPU (oneDNN's convolutions and
-batch norm run on channels-last tensors without layout conversions), the contiguous format for
-the MLP and on other devices.
+`auto` (measured in docs/results/speed/): precision (opt-in; the default is fp32) = bf16 autocast
+on a CPU with native bf16 instructions (AVX512-BF16 or AMX-BF16), fp32 everywhere else (a CPU
+without them emulates bf16: GEMM and convolutions ran 30-70x slower than fp32 on an AVX2 machine),
+and fp32 on CUDA / MPS (not measured there); channels_last (the default) = the channels-last
+memory format for the convolutional nets on CPU (oneDNN's convolutions run on channels-last
+tensors without layout copies: 1.17x on the quickstart step at one thread), the contiguous
+format for the MLP and on other devices.
 
 Mixed precision (Micikevicius et al. 2018, "Mixed Precision Training", §3): weights, optimizer
 state and the loss reduction stay fp32; the forward passes of G and D run under `torch.autocast`
