@@ -208,12 +208,20 @@ class TrainConfig:
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     precision: str = "fp32"
-    """fp32, bf16 (torch.autocast on CPU and CUDA) or fp16 (CUDA only, with gradient scaling
-    that also covers the gradient penalties); see condgan.training.precision."""
-    channels_last: bool = False
-    """Store G, D and the image batches in channels-last memory format (image nets only)."""
+    """fp32, bf16 (torch.autocast on CPU and CUDA), fp16 (CUDA only, with gradient scaling that
+    also covers the gradient penalties) or auto (bf16 on a CPU with native bf16 (AVX512-BF16 /
+    AMX), else fp32; printed at the start). fp32 stays the default: bf16 changes the training
+    math and its quality is not measured over seeds. See condgan.training.precision."""
+    channels_last: str = "auto"
+    """auto, true or false: store G, D and the image batches in channels-last memory format (image
+    nets only); auto = on for the convolutional nets on CPU."""
     compile: bool = False
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
+    reuse_fakes: bool = False
+    """The G step reuses the fakes of the (last) D step, generated once with gradient, instead of
+    generating new ones: one G forward less per step (1.5x images/s by CPU time on the quickstart
+    at one thread, docs/results/speed/), at the price of G's update seeing the latents D was just
+    trained on. A change of the algorithm, quality not yet measured: off by default."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra
@@ -263,8 +271,11 @@ class Config:
 # Keys a resumed run may change: they do not alter what a step computes. `device` may be
 # respelled (auto → cpu) but the trainer refuses a different resolved device type (the RNG state
 # is device-bound); `train.threads` may change, with a warning that the resume is then no longer
-# bit-identical (thread count changes how CPU reductions are split).
+# bit-identical (thread count changes how CPU reductions are split). `train.precision` and
+# `train.channels_last` may be respelled (auto ↔ what auto chose): the trainer checks their
+# resolved values against the ones the checkpoint recorded and refuses a change.
 RESUMABLE_KEYS = {
+    "train.precision", "train.channels_last",
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
     "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",

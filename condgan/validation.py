@@ -81,9 +81,10 @@ def validate_config(cfg: Config) -> None:
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
     _choice("train.optimizer", t.optimizer, tuple(OPTIMIZERS))
-    from condgan.training.precision import INITS, PRECISIONS
+    from condgan.training.precision import CHANNELS_LAST, INITS, PRECISIONS
 
     _choice("train.precision", t.precision, PRECISIONS)
+    _choice("train.channels_last", t.channels_last, CHANNELS_LAST)
     _choice("model.init", m.init, INITS)
     for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers", "codebook_groups",
                 "codebook_dim"):

@@ -13,7 +13,7 @@ from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
 from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
-from condgan.training.precision import apply_init, prepare_networks
+from condgan.training.precision import SpeedSettings, apply_init, prepare_networks, resolve_speed
 
 
 @dataclass
@@ -48,8 +48,9 @@ class GAN:
     info: DataInfo
 
 
-def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
-    """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method."""
+def build_gan(cfg, info: DataInfo, device: torch.device, speed: SpeedSettings | None = None) -> GAN:
+    """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method,
+    in the memory format (and compiled) as `speed` says (default: `cfg` resolved on `device`)."""
     mode = LABELING.get(cfg.model.labeling)
     if info.num_classes == 0 and mode.labels_needed(cfg) and cfg.model.conditioning != "none":
         raise CondganError(f"data set '{cfg.data.name}' is unlabeled; model.conditioning="
@@ -72,5 +73,5 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         apply_equalized_lr(generator)
         apply_equalized_lr(discriminator)
     generator, discriminator = generator.to(device), discriminator.to(device)
-    prepare_networks(cfg, generator, discriminator)
+    prepare_networks(speed or resolve_speed(cfg, device), generator, discriminator)
     return GAN(generator, discriminator, method, info)

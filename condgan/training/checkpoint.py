@@ -116,10 +116,25 @@ def checkpoint_state(t) -> dict:
         "labeling": t.labeling.state_dict(),
         "phases": t.gan_step.state_dict(),
         "precision": t.precision.state_dict(),
+        "speed": t.speed.to_dict(),
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
                 "sampler": t.batches.state_dict(),
                 **({"ranks": t._rank_states} if t.dist.enabled else {})},
     }
+
+
+def saved_speed(state: dict) -> dict:
+    """The precision and memory format a checkpoint's run trained in (`SpeedSettings.to_dict`);
+    checkpoints written before `auto` existed hold only explicit values in their config."""
+    if "speed" in state:
+        return state["speed"]
+    train = state.get("config", {}).get("train", {})
+    speed = {}
+    if train.get("precision", "fp32") != "auto":
+        speed["precision"] = train.get("precision", "fp32")
+    if str(train.get("channels_last", False)).lower() in ("true", "false"):
+        speed["channels_last"] = str(train.get("channels_last", False)).lower() == "true"
+    return speed
 
 
 def local_random_state(t) -> dict:

@@ -10,6 +10,12 @@ returns its logs, and it runs on every `every`-th iteration (1: always). The def
               (reg.*), one optimizer step each
     G         fresh fakes, G's loss = the method's g_loss + the mode's extra term, one optimizer
               step
+
+With `train.reuse_fakes` the last D step draws its fakes with G's graph (D sees them detached)
+and the G step scores those same fakes with the updated D instead of drawing new ones: one G
+forward less per iteration. G has not changed in between (only the G step updates it), so they
+are exactly the fakes a fresh draw with the same latents would give; what changes is that G's
+update uses the latents D was just trained on, rather than independent ones.
     G_ema     the EMA generator's update (train.ema > 0)
     labeling  the labeling mode's own networks and state (CGPGAN's Q and learned prior)
 
@@ -47,7 +53,8 @@ class Iteration:
     """The last real batch of the D phase and its labels (mixed-batch G steps reuse them)."""
     fake: Optional[torch.Tensor] = None
     fake_labels: Optional[Labels] = None
-    """The G phase's fakes (with graph) and their labels (what the labeling mode trains on)."""
+    """The G phase's fakes (with graph) and their labels (what the labeling mode trains on); with
+    `train.reuse_fakes`, the last D step's fakes (with graph) until the G phase takes them."""
     extra: dict = field(default_factory=dict)
     """Anything else a phase hands on (e.g. D's outputs for an adaptive-augmentation phase)."""
 
@@ -68,7 +75,8 @@ class GANStep:
     returns its logs as detached tensors, averaged over the processes."""
 
     def __init__(self, cfg, generator, discriminator, method, labeling, opt_g, opt_d, *, d_fn, ema,
-                 penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks):
+                 penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks,
+                 channels_last: bool = False):
         self.cfg = cfg
         self.G, self.D, self.method, self.labeling = generator, discriminator, method, labeling
         self.opt_g, self.opt_d, self.ema = opt_g, opt_d, ema
@@ -82,6 +90,8 @@ class GANStep:
         self.diagnostics = diagnostics
         self.networks = networks
         """Every trained network (G, D, the labeling mode's): batch-norm buffers are synchronized."""
+        self.channels_last = channels_last
+        """The networks' memory format: real batches are converted to it."""
         self.phases = [Phase("D", self.discriminator_phase), Phase("G", self.generator_phase)]
         if ema is not None:
             self.phases.append(Phase("G_ema", self.ema_phase))
@@ -125,7 +135,7 @@ class GANStep:
     # ------------------------------------------------------------------ batches
     def real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
-        x = to_memory_format(self.cfg, x)
+        x = to_memory_format(x, self.channels_last)
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
@@ -158,13 +168,18 @@ class GANStep:
 
     # ------------------------------------------------------------------ the default phases
     def discriminator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
-        batch = self.cfg.train.batch_size
+        batch, d_steps = self.cfg.train.batch_size, self.cfg.train.d_steps
         self.D.requires_grad_(True)
-        for _ in range(self.cfg.train.d_steps):
+        for i in range(d_steps):
             real, real_labels = self.real_batch()
             real_logs = {}
-            with torch.no_grad(), self.precision.autocast():
+            keep = self.cfg.train.reuse_fakes and i == d_steps - 1  # the G phase scores these fakes
+            with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake, fake_labels = self.fake_batch(batch)
+            if keep:
+                it.fake, it.fake_labels = fake, fake_labels
+                fake = fake.detach()
+            with torch.no_grad(), self.precision.autocast():
                 for transform in self.real_transforms:
                     real, real_labels, more = transform(real, real_labels, self.fake_batch)
                     real_logs.update(more)
@@ -200,7 +215,10 @@ class GANStep:
     def generator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight gradients during the G step
         with self.precision.autocast():
-            fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
+            if it.fake is not None:  # train.reuse_fakes: the D phase's fakes, with G's graph
+                fake, fake_labels = it.fake, it.fake_labels
+            else:
+                fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
             if self.cfg.loss.mixed_batch:
                 _, out_f = self.discriminate(it.real, it.real_labels, fake, fake_labels)
             else:

@@ -41,7 +41,7 @@ from condgan.losses.regularizers import REGULARIZERS
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import (RunDir, atomic_write_text, check_environment, check_resumable,
                                          check_run_root, check_world_size, checkpoint_state, load_checkpoint,
-                                         local_random_state, restore_checkpoint_state, save_checkpoint)
+                                         local_random_state, restore_checkpoint_state, save_checkpoint, saved_speed)
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
@@ -49,8 +49,8 @@ from condgan.training import extras
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.loop import TrainResult, train_loop
-from condgan.training.optimizers import make_optimizer
-from condgan.training.precision import Precision
+from condgan.training.optimizers import is_fused, make_optimizer
+from condgan.training.precision import Precision, resolve_speed
 from condgan.training.sampling import save_samples, training_grid
 from condgan.training.step import GANStep
 from condgan.training.threads import resolve_threads
@@ -140,11 +140,12 @@ class Trainer:
         self._previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         self.device = dist.device(resolve_device(cfg.device))
-        self.precision = Precision(cfg.train.precision, self.device)
         if cfg.train.sync_batchnorm and dist.enabled and self.device.type != "cuda":
             raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "
                                f"{self.device.type} kernel); set train.sync_batchnorm=false")
         state = dist.on_main(self._read_state)  # every rank restores what rank 0 read
+        self.speed = resolve_speed(cfg, self.device, saved_speed(state) if state is not None else None)
+        self.precision = Precision(self.speed.precision, self.device)
         error = None
         try:
             data = load_dataset(cfg.data, "train", allow_stream=True)
@@ -171,7 +172,7 @@ class Trainer:
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
-        self.gan: GAN = build_gan(cfg, self.info, self.device)
+        self.gan: GAN = build_gan(cfg, self.info, self.device, self.speed)
         self.G, self.D, self.method = self.gan.generator, self.gan.discriminator, self.gan.method
         if cfg.train.sync_batchnorm and dist.enabled:
             self.G = self.gan.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
@@ -210,7 +211,8 @@ class Trainer:
         self.gan_step = GANStep(cfg, self.G, self.D, self.method, self.labeling, self.opt_g, self.opt_d,
                                 d_fn=self.d_fn, ema=self.ema, penalties=self.penalties, precision=self.precision,
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
-                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks)
+                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks,
+                                channels_last=self.speed.channels_last)
         # StyleGAN2's and the limited-data additions (each off unless configured): phases and hooks.
         extras.install(self.gan_step, cfg, d_augment, cfg.train.batch_size * cfg.train.d_steps * dist.world_size,
                        dist.mean if dist.enabled else None)
@@ -306,7 +308,16 @@ class Trainer:
         return (f"condgan: training {self.name or 'config'} ({what}) into {self.run.root}\n"
                 f"condgan: data {cfg.data.name} ({self.num_train} images, {labels}), "
                 f"{cfg.model.conditioning} / {cfg.loss.adversarial}, seed {cfg.seed}, device {self.device}, "
-                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}{' per process' if world > 1 else ''}, {batch}")
+                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}{' per process' if world > 1 else ''}, {batch}\n"
+                f"condgan: speed: {self.speed_summary()}")
+
+    def speed_summary(self) -> str:
+        """What runs how, and why (the choices `auto` made on this machine)."""
+        parts = list(self.speed.reasons)
+        parts.append("fused Adam" if is_fused(self.opt_g) else "Adam (torch's default implementation)")
+        if self.cfg.train.reuse_fakes:
+            parts.append("G step reuses the D step's fakes (train.reuse_fakes)")
+        return "; ".join(parts)
 
     def close(self) -> None:
         """Close the logs, restore torch's thread count, release the run directory."""
