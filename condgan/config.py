@@ -208,20 +208,18 @@ class TrainConfig:
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     precision: str = "fp32"
-    """fp32, bf16 (torch.autocast on CPU and CUDA), fp16 (CUDA only, with gradient scaling that
-    also covers the gradient penalties) or auto (bf16 on a CPU with native bf16 (AVX512-BF16 /
-    AMX), else fp32; printed at the start). fp32 stays the default: bf16 changes the training
-    math and its quality is not measured over seeds. See condgan.training.precision."""
+    """fp32, bf16 (torch.autocast), fp16 (CUDA only, gradient scaling covers the penalties) or auto
+    (bf16 on a CPU with native bf16, else fp32). fp32 is the default: bf16 changes the training
+    math (quality not measured over seeds). See condgan.training.precision."""
     channels_last: str = "auto"
-    """auto, true or false: store G, D and the image batches in channels-last memory format (image
-    nets only); auto = on for the convolutional nets on CPU."""
+    """auto, true or false: channels-last memory format for G, D and image batches (auto: on for conv nets on CPU)."""
     compile: bool = False
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
     reuse_fakes: bool = False
     """The G step reuses the fakes of the (last) D step, generated once with gradient, instead of
-    generating new ones: one G forward less per step (1.5x images/s by CPU time on the quickstart
-    at one thread, docs/results/speed/), at the price of G's update seeing the latents D was just
-    trained on. A change of the algorithm, quality not yet measured: off by default."""
+    generating new ones: one G forward less per step (1.5x images/s on the quickstart, see
+    docs/results/speed/); G's update sees the latents D was just trained on, a change of the
+    algorithm with quality not measured: off by default."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra

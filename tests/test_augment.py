@@ -248,7 +248,7 @@ def test_diffaugment_reaches_every_discriminator_input(tiny_config, tmp_path):
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     trainer.setup()
     try:
-        trainer.d_fn.augment.policies = [lambda x, g: x + 100.0]
+        trainer.d_fn.augment.augments[-1].policies = [lambda x, g: x + 100.0]  # DiffAugment, after ADA (off)
         seen, forward = [], trainer.D.forward
 
         def spy(x, cnd):
