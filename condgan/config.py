@@ -19,6 +19,7 @@ from typing import Optional
 import yaml
 
 from condgan.config_files import list_presets, read_config_source  # noqa: F401  (re-exported)
+from condgan.config_regularization import AdaConfig, ApaConfig, RegConfig  # noqa: F401  (sections of Config)
 from condgan.errors import CondganError
 from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
@@ -27,7 +28,8 @@ from condgan.registry import suggest
 @dataclass
 class DataConfig:
     name: str = "mnist5k"
-    """Registered data source: mnist5k, fashion-mnist, digits, folder, cifar10, ring2d, grid2d, mog1d."""
+    """Registered data source: mnist5k, mnist5k-pairs, fashion-mnist, digits, folder, cifar10, ring2d, grid2d,
+    mog1d."""
     root: Optional[str] = None
     """Directory for file-based sources (fashion-mnist, folder, cifar10)."""
     download: bool = False
@@ -39,6 +41,9 @@ class DataConfig:
     """Keep only these source classes, relabeled 0..k-1 in the given order."""
     class_fractions: Optional[list[float]] = None
     """Fraction of each (kept) class to keep, e.g. seed 001's 55 %-zeros set."""
+    train_images: Optional[int] = None
+    """Keep about this many training images (the same fraction of every class, deterministic by
+    split_seed; the test split is untouched): limited-data runs. None keeps all."""
     attributes: Optional[list[str]] = None
     """Derived binary attributes (multi-hot labels), e.g. [even, ge5] for digit data sets."""
     test_fraction: float = 0.1
@@ -65,11 +70,12 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan, resnet or biggan_deep (images), mlp (vector data)."""
+    """Network family: dcgan, resnet, biggan_deep or stylegan2 (images), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2)."""
-    cond_weight: float = 1.0
-    """λ, the weight of the conditioning loss."""
+    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
+    cond_weight: Optional[float] = None
+    """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
+    (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""
     labeling: str = "predefined"
     """Where a fake's target label comes from (SPEC §3)."""
     label_prior: str = "uniform"
@@ -133,12 +139,23 @@ class ModelConfig:
     hierarchical_z: bool = False
     """model.net=resnet: BigGAN's hierarchical latent: z is split into one chunk per G block plus
     one for the input layer; each chunk joins its block's conditional-norm input."""
+    w_dim: Optional[int] = None
+    """model.net=stylegan2: dimension of the intermediate latent w; unset = model.z_dim."""
+    mapping_layers: int = 8
+    """model.net=stylegan2: fully connected layers of the mapping network z → w (StyleGAN: 8;
+    stylegan2-ada's CIFAR-10 setting: 2)."""
+    mapping_lr: float = 0.01
+    """model.net=stylegan2: learning-rate multiplier of the mapping network (StyleGAN App. C)."""
+    w_avg_decay: float = 0.995
+    """model.net=stylegan2: decay β of the tracked mean w̄ ← β w̄ + (1 − β) mean(w), the center
+    that sampling's truncation pulls w toward."""
     init: str = "default"
     """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
     # the methods themselves (ConditioningMethod.check) and ignored by the other methods.
-    cond_temperature: float = 0.5
-    """τ of the 2c / d2dce softmax over cosine similarities (> 0)."""
+    cond_temperature: Optional[float] = None
+    """τ of the 2c / d2dce softmax over cosine similarities (> 0); unset: the method's published
+    default (2c 1.0, d2dce 0.5; sources in docs/methods.md §2)."""
     cond_margin_pos: float = 0.98
     """D2D-CE positive margin m_p in [-1, 1]: easy positives f·v_y ≥ m_p give no gradient."""
     cond_margin_neg: Optional[float] = None
@@ -162,23 +179,6 @@ class LossConfig:
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
     label_smoothing: float = 0.0
     """One-sided label smoothing α: D's real target becomes 1 − α (ns, minimax, ls only)."""
-
-
-@dataclass
-class RegConfig:
-    gp: float = 0.0
-    """WGAN-GP weight λ on interpolates (Gulrajani 2017)."""
-    r1: float = 0.0
-    """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
-    r2: float = 0.0
-    """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
-    cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
-    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
-    cr_fake: float = 0.0
-    """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
-    ortho: float = 0.0
-    """Orthogonal regularization of G (BigGAN §3.1): β Σ_W ||W Wᵀ ⊙ (1 − I)||²_F in G's loss."""
 
 
 @dataclass
@@ -223,12 +223,18 @@ class TrainConfig:
     """Log D's mean trunk-feature norm on reals and the norm of the conditioning loss's gradient
     with respect to D's parameters every step (seed 004 §3 analysis; costs one extra backward)."""
     precision: str = "fp32"
-    """fp32, bf16 (torch.autocast on CPU and CUDA) or fp16 (CUDA only, with gradient scaling
-    that also covers the gradient penalties); see condgan.training.precision."""
-    channels_last: bool = False
-    """Store G, D and the image batches in channels-last memory format (image nets only)."""
+    """fp32, bf16 (torch.autocast), fp16 (CUDA only, gradient scaling covers the penalties) or auto
+    (bf16 on a CPU with native bf16, else fp32). fp32 is the default: bf16 changes the training
+    math (quality not measured over seeds). See condgan.training.precision."""
+    channels_last: str = "auto"
+    """auto, true or false: channels-last memory format for G, D and image batches (auto: on for conv nets on CPU)."""
     compile: bool = False
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
+    reuse_fakes: bool = False
+    """The G step reuses the fakes of the (last) D step, generated once with gradient, instead of
+    generating new ones: one G forward less per step (1.5x images/s on the quickstart, see
+    docs/results/speed/); G's update sees the latents D was just trained on, a change of the
+    algorithm with quality not measured: off by default."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra
@@ -264,6 +270,10 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ada: AdaConfig = field(default_factory=AdaConfig)
+    """Adaptive discriminator augmentation (ADA)."""
+    apa: ApaConfig = field(default_factory=ApaConfig)
+    """Adaptive pseudo augmentation (APA)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""
 
@@ -274,8 +284,11 @@ class Config:
 # Keys a resumed run may change: they do not alter what a step computes. `device` may be
 # respelled (auto → cpu) but the trainer refuses a different resolved device type (the RNG state
 # is device-bound); `train.threads` may change, with a warning that the resume is then no longer
-# bit-identical (thread count changes how CPU reductions are split).
+# bit-identical (thread count changes how CPU reductions are split). `train.precision` and
+# `train.channels_last` may be respelled (auto ↔ what auto chose): the trainer checks their
+# resolved values against the ones the checkpoint recorded and refuses a change.
 RESUMABLE_KEYS = {
+    "train.precision", "train.channels_last",
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
     "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",

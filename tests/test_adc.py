@@ -74,3 +74,17 @@ def test_trains(tiny_config, set_up_trainer):
     with set_up_trainer(cfg) as trainer:
         logs = trainer.train_step()
         assert {"d_adc", "g_adc"} <= set(logs) and math.isfinite(float(logs["g_loss"]))
+
+
+def test_composes_with_the_twin_classifier():
+    """`adc` is a conditioning term: `adc+tac` = ψ, ADC's 2K-way classifier and TAC's twin, with
+    L_D = adv_D + λ [ADC's term + CE(C_mi(x'), y')], and D's class logits from ADC's real half."""
+    m = CONDITIONING.get("adc+tac")(ADVERSARIAL_LOSSES.get("ns"), K, LAM)
+    assert set(m.heads(5, False)) == {"adv", "adc", "twin_cls"}
+    twin = [[0.2, -0.4], [1.0, 0.3]]
+    real, fake = _out(ADV_R, C_R), {**_out(ADV_F, C_F), "twin_cls": torch.tensor(twin, dtype=torch.float64)}
+    real["twin_cls"] = torch.zeros(2, K, dtype=torch.float64)
+    loss, _ = m.d_loss(real, fake, _labels(Y_R), _labels(Y_F))
+    plain, _ = _method().d_loss(real, fake, _labels(Y_R), _labels(Y_F))
+    assert float(loss) == pytest.approx(float(plain) + LAM * sum(ce(c, y) for c, y in zip(twin, Y_F)) / 2, rel=1e-12)
+    assert torch.equal(m.class_logits(real), real["adc"][:, :K])

@@ -132,6 +132,10 @@ def test_resume_is_bit_identical_with_the_encoder(tmp_path):
      "predefined"),
     (["model.encoder=bigbigan", "loss.mixed_batch=true"], "mixed_batch"),
     (["model.encoder=bigbigan", "train.topk=true"], "topk"),
+    (["model.encoder=bigbigan", "reg.lecam=0.1"], "reg.lecam"),
+    (["model.encoder=bigbigan", "ada.target=0.6"], "ada"),
+    (["model.encoder=bigbigan", "train.reuse_fakes=true"], "reuse_fakes"),
+    (["model.encoder=bigbigan", "reg.r1=1", "reg.d_interval=4"], "d_interval"),
     (["model.encoder=bigbgan"], "did you mean 'bigbigan'"),
     (["model.encoder=bigan", "model.encoder_clusters=1"], "encoder_clusters"),
 ])

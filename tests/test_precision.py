@@ -69,10 +69,12 @@ def test_fp32_layer_is_transparent():
 def test_channels_last_computes_the_same_step(tmp_path):
     """Same losses (other kernels: float rounding only) and the same weights up to Adam's
     sign-sensitive update of near-zero gradients (a few lr = 2e-4)."""
-    a = run(tmp_path / "a", "model.d_depth=1", steps=1)
+    a = run(tmp_path / "a", "model.d_depth=1", "train.channels_last=false", steps=1)
     b = run(tmp_path / "b", "model.d_depth=1", "train.channels_last=true", steps=1)
     conv = next(m for m in b.G.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    conv = next(m for m in a.G.modules() if isinstance(m, torch.nn.Conv2d))
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert b.images.is_contiguous(memory_format=torch.channels_last)
     for x, y in zip(final_losses(a)[0], final_losses(b)[0]):
         assert y == pytest.approx(x, rel=1e-4)

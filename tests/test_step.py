@@ -74,3 +74,27 @@ def test_schedule():
     s = Schedule(total=10, log_every=3, checkpoint_every=4, sample_every=0, eval_every=6)
     assert [t for t in range(1, 11) if s.evaluate(t)] == [6, 10]
     assert not any(s.samples(t) for t in range(1, 11))
+
+
+def test_extras_and_extensions_share_the_step_hooks_and_one_phases_entry(tiny_config, set_up_trainer):
+    """StyleGAN2's / limited-data additions (`extras.install`: LeCam's D term, its anchors in
+    `stateful`) and the training extensions (unrolled critic, top-k selection, orthogonal G term)
+    install onto the same step and run together, also with `train.reuse_fakes`; their state is
+    one `phases` entry, and a checkpoint without it (older than the parts) still loads."""
+    cfg = tiny_config("reg.lecam=0.1", "reg.ortho=0.01", "train.topk=true", "train.unrolled_steps=1",
+                      "train.reuse_fakes=true", "model.conditioning=none", "train.ema=0")
+    with set_up_trainer(cfg) as trainer:
+        step = trainer.gan_step
+        assert step.generator_critic is not None and step.fake_selection is not None
+        assert len(step.generator_terms) == 1 and len(step.d_terms) == 1
+        assert trainer.extensions == ["orthogonal", "topk", "unrolled"]
+        logs = _steps(trainer, 2)[-1]
+        assert {"d_lecam", "g_ortho", "g_loss", "d_loss"} <= logs.keys()
+        assert all(v == v for v in logs.values())  # no NaN
+        state = trainer._state()
+        assert state["phases"].keys() == {"lecam"} and state["phases"]["lecam"]["updates"] == 2
+        lecam = step.stateful["lecam"]
+        step.load_state_dict({})  # an older checkpoint: the part keeps its state
+        assert lecam.updates == 2
+        step.load_state_dict({"lecam": {**state["phases"]["lecam"], "updates": 5}})
+        assert lecam.updates == 5

@@ -144,5 +144,6 @@ def test_look_ahead_leaves_the_discriminator_alone(tiny_config, set_up_trainer):
         trainer.G.load_state_dict(g_state)
         step.rng.set_state(rng)
         step.generator_critic = None
+        iteration.fake = iteration.fake_labels = None  # else the G phase reuses them (train.reuse_fakes' path)
         plain = float(step.generator_phase(iteration)["g_loss"].detach())
         assert unrolled != plain

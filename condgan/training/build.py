@@ -14,7 +14,7 @@ from condgan.nets import NETWORKS, Discriminator
 from condgan.nets.joint import head_features, make_discriminator
 from condgan.nets.layers import apply_equalized_lr
 from condgan.training.labeling import LABELING
-from condgan.training.precision import apply_init, prepare_networks
+from condgan.training.precision import SpeedSettings, apply_init, prepare_networks, resolve_speed
 
 
 @dataclass
@@ -49,8 +49,9 @@ class GAN:
     info: DataInfo
 
 
-def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
-    """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method."""
+def build_gan(cfg, info: DataInfo, device: torch.device, speed: SpeedSettings | None = None) -> GAN:
+    """Networks initialized from `cfg.seed` (the caller seeds torch) and the conditioning method,
+    in the memory format (and compiled) as `speed` says (default: `cfg` resolved on `device`)."""
     mode = LABELING.get(cfg.model.labeling)
     if info.num_classes == 0 and mode.labels_needed(cfg) and cfg.model.conditioning != "none":
         raise CondganError(f"data set '{cfg.data.name}' is unlabeled; model.conditioning="
@@ -60,7 +61,8 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
-    method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info))
+    method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info),
+                                    mode.discriminator_groups(cfg))
     num_conditions = mode.generator_conditions(cfg, info)
     generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
     feat_dim = head_features(cfg, trunk.out_dim)
@@ -73,5 +75,5 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         apply_equalized_lr(generator)
         apply_equalized_lr(discriminator)
     generator, discriminator = generator.to(device), discriminator.to(device)
-    prepare_networks(cfg, generator, discriminator)
+    prepare_networks(speed or resolve_speed(cfg, device), generator, discriminator)
     return GAN(generator, discriminator, method, info)

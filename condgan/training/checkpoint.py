@@ -95,7 +95,8 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 # --------------------------------------------------------------------------- what a checkpoint holds
 def checkpoint_state(t) -> dict:
     """Everything a set-up trainer `t` needs to resume bit-identically: step, networks, EMA,
-    optimizers, the labeling mode's and the precision's state, every random stream (each rank's
+    optimizers, the labeling mode's, the step's phases' (`GANStep.stateful`: ADA's p, LeCam's
+    anchors, BiGAN's encoder, ...) and the precision's state, every random stream (each rank's
     own, gathered by `Trainer.gather_random_states`), plus what sampling and evaluation read
     without the data set (config, data info) and the environment a resume must match."""
     return {
@@ -113,12 +114,27 @@ def checkpoint_state(t) -> dict:
         "opt_g": t.opt_g.state_dict(),
         "opt_d": t.opt_d.state_dict(),
         "labeling": t.labeling.state_dict(),
-        "precision": t.precision.state_dict(),
         "phases": t.gan_step.state_dict(),
+        "precision": t.precision.state_dict(),
+        "speed": t.speed.to_dict(),
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
                 "sampler": t.batches.state_dict(),
                 **({"ranks": t._rank_states} if t.dist.enabled else {})},
     }
+
+
+def saved_speed(state: dict) -> dict:
+    """The precision and memory format a checkpoint's run trained in (`SpeedSettings.to_dict`);
+    checkpoints written before `auto` existed hold only explicit values in their config."""
+    if "speed" in state:
+        return state["speed"]
+    train = state.get("config", {}).get("train", {})
+    speed = {}
+    if train.get("precision", "fp32") != "auto":
+        speed["precision"] = train.get("precision", "fp32")
+    if str(train.get("channels_last", False)).lower() in ("true", "false"):
+        speed["channels_last"] = str(train.get("channels_last", False)).lower() == "true"
+    return speed
 
 
 def local_random_state(t) -> dict:
@@ -128,8 +144,8 @@ def local_random_state(t) -> dict:
 
 def restore_checkpoint_state(t, state: dict) -> None:
     """Load `checkpoint_state`'s dict into the set-up trainer `t`. Entries added after the first
-    checkpoint format (labeling, precision, phases: the state of the training extensions'
-    phases) default to empty, so older checkpoints still load."""
+    checkpoint format (labeling, phases: the state of `GANStep.stateful`, precision) default to
+    empty, so older checkpoints still load."""
     t.step = state["step"]
     t.best = state.get("best")
     if t.best is not None and t.best.get("metric") != t.cfg.eval.best_metric:
@@ -144,8 +160,8 @@ def restore_checkpoint_state(t, state: dict) -> None:
     t.opt_g.load_state_dict(state["opt_g"])
     t.opt_d.load_state_dict(state["opt_d"])
     t.labeling.load_state_dict(state.get("labeling", {}))
-    t.precision.load_state_dict(state.get("precision"))
     t.gan_step.load_state_dict(state.get("phases", {}))
+    t.precision.load_state_dict(state.get("precision"))
     t.rng.set_state(state["rng"]["train"])
     torch.set_rng_state(state["rng"]["torch"])
     t.batches.load_state_dict(state["rng"]["sampler"])

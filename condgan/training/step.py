@@ -10,13 +10,21 @@ returns its logs, and it runs on every `every`-th iteration (1: always). The def
               (reg.*), one optimizer step each
     G         fresh fakes, G's loss = the method's g_loss + the mode's extra term, one optimizer
               step
+
+With `train.reuse_fakes` the last D step draws its fakes with G's graph (D sees them detached)
+and the G step scores those same fakes with the updated D instead of drawing new ones: one G
+forward less per iteration. G has not changed in between (only the G step updates it), so they
+are exactly the fakes a fresh draw with the same latents would give; what changes is that G's
+update uses the latents D was just trained on, rather than independent ones.
     G_ema     the EMA generator's update (train.ema > 0)
     labeling  the labeling mode's own networks and state (CGPGAN's Q and learned prior)
 
 This is where new training families plug in, without touching the loop: a phase added with
 `add_phase(Phase(name, run, every), after=...)` (StyleGAN2's lazy R1 every 16 iterations after
 D, its path-length regularization every 4 after G, ADA's update of the augmentation probability
-after D), or a default phase replaced (an unrolled-GAN G phase). See docs/architecture.md.
+after D), a default phase replaced (BiGAN's D and G phases on pairs (x, z)), or a hook of the
+default phases set (the attributes after `phases` in `__init__`: style mixing, APA, LeCam; the
+unrolled GAN's look-ahead critic, top-k, orthogonal regularization). See docs/architecture.md.
 
 Randomness: latents and fake labels come from `rng` (shared by all processes: every rank draws
 the global batch and keeps its rows), penalty and DiffAugment noise from `noise_rng` (per rank),
@@ -47,7 +55,8 @@ class Iteration:
     """The last real batch of the D phase and its labels (mixed-batch G steps reuse them)."""
     fake: Optional[torch.Tensor] = None
     fake_labels: Optional[Labels] = None
-    """The G phase's fakes (with graph) and their labels (what the labeling mode trains on)."""
+    """The G phase's fakes (with graph) and their labels (what the labeling mode trains on); with
+    `train.reuse_fakes`, the last D step's fakes (with graph) until the G phase takes them."""
     extra: dict = field(default_factory=dict)
     """Anything else a phase hands on (e.g. D's outputs for an adaptive-augmentation phase)."""
 
@@ -68,7 +77,8 @@ class GANStep:
     returns its logs as detached tensors, averaged over the processes."""
 
     def __init__(self, cfg, generator, discriminator, method, labeling, opt_g, opt_d, *, d_fn, ema,
-                 penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks):
+                 penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks,
+                 channels_last: bool = False):
         self.cfg = cfg
         self.G, self.D, self.method, self.labeling = generator, discriminator, method, labeling
         self.opt_g, self.opt_d, self.ema = opt_g, opt_d, ema
@@ -82,21 +92,34 @@ class GANStep:
         self.diagnostics = diagnostics
         self.networks = networks
         """Every trained network (G, D, the labeling mode's): batch-norm buffers are synchronized."""
+        self.channels_last = channels_last
+        """The networks' memory format: real batches are converted to it."""
         self.phases = [Phase("D", self.discriminator_phase), Phase("G", self.generator_phase)]
-        # Hooks of the training extensions (condgan.training.extensions), None / empty = off:
-        self.generator_critic: Optional[Callable] = None
-        """`(iteration, fakes, labels) → D as G's loss sees it` instead of `d_fn` (unrolled GAN)."""
-        self.fake_selection: Optional[Callable] = None
-        """`(D's outputs on the fakes, labels, iteration) → (outputs, labels, logs)`: the fakes that
-        enter G's loss (top-k training)."""
-        self.generator_terms: list[Callable[[Iteration], tuple[torch.Tensor, dict]]] = []
-        """Terms `(iteration) → (loss, logs)` added to G's loss (orthogonal regularization)."""
-        self.stateful: dict = {}
-        """name → the state (`state_dict` / `load_state_dict`) of an added phase: the checkpoint's
-        `phases` entry (`state_dict()` below)."""
         if ema is not None:
             self.phases.append(Phase("G_ema", self.ema_phase))
         self.phases.append(Phase("labeling", self.labeling_phase))
+        # Hooks for optional additions, each empty / plain by default; StyleGAN2's and the
+        # limited-data ones install them in condgan.training.extras, the training extensions
+        # (BiGAN, unrolled GAN, top-k, ...) in condgan.training.extensions:
+        self.generate: Callable = generator
+        """G's training forward (z, cnd) → images: G, or G with style mixing."""
+        self.real_transforms: list[Callable] = []
+        """(real, labels, fake_batch) → (real, labels, logs) on D's reals after its fakes are
+        drawn, without gradient (APA replaces reals by fakes)."""
+        self.d_terms: list[Callable] = []
+        """(out_real, out_fake, real_labels, fake_labels) → (term or None, logs): added to D's loss
+        (LeCam) or only observing D's outputs (ADA's r_t)."""
+        self.generator_critic: Optional[Callable] = None
+        """(iteration, fakes, labels) → D as G's loss sees it, instead of `d_fn` (unrolled GAN)."""
+        self.fake_selection: Optional[Callable] = None
+        """(D's outputs on the fakes, labels, iteration) → (outputs, labels, logs): the fakes that
+        enter G's loss (top-k training)."""
+        self.generator_terms: list[Callable[[Iteration], tuple[torch.Tensor, dict]]] = []
+        """(iteration) → (term, logs) added to G's loss (orthogonal regularization)."""
+        self.stateful: dict[str, object] = {}
+        """name → an object with state_dict / load_state_dict whose state carries over between
+        iterations (ADA's p, LeCam's anchors, the path-length mean, BiGAN's encoder): the
+        checkpoint's 'phases' entry, one dict for all additions (names must be distinct)."""
 
     def add_phase(self, phase: Phase, after: str) -> None:
         """Insert `phase` right after the phase named `after`."""
@@ -113,21 +136,27 @@ class GANStep:
             self.dist.broadcast_buffers(net)  # batch-norm statistics: rank 0's everywhere
         return self.dist.mean({k: v.detach() for k, v in logs.items()})
 
+    def state_dict(self) -> dict:
+        return {name: part.state_dict() for name, part in self.stateful.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore every `stateful` part the checkpoint holds. A part it does not hold keeps its
+        fresh state: checkpoints written before the part existed still load (a resume's config
+        check makes the parts of a run and its checkpoint the same)."""
+        for name, part in self.stateful.items():
+            if name in state:
+                part.load_state_dict(state[name])
+
     # ------------------------------------------------------------------ batches
     def real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
-        x = to_memory_format(self.cfg, x)
+        x = to_memory_format(x, self.channels_last)
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
-    def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
-        """n fakes (see `fake_inputs`)."""
-        z, labels = self.fake_inputs(n)
-        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
-
-    def fake_inputs(self, n: int) -> tuple[torch.Tensor, Labels]:
-        """The latents and labels of n fakes. Under W processes every rank draws the latents and
-        labels of the global batch (W·n, the same on every rank) and keeps its own n rows."""
+    def latents(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n latents and fake labels. Under W processes every rank draws those of the global
+        batch (W·n, the same on every rank) and keeps its own n rows."""
         world, rank = self.dist.world_size, self.dist.rank
         labels = self.labeling.fake(n * world, self.rng)
         z = sample_latents(n * world, self.cfg.model.z_dim, self.rng)
@@ -136,6 +165,11 @@ class GANStep:
             z = z[rows]
             labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
         return z, labels
+
+    def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n fakes and their labels (`latents`, then `generate`)."""
+        z, labels = self.latents(n)
+        return self.generate(z, labels.cnd).float(), labels  # fp32 images also under autocast
 
     def discriminate(self, real, real_labels, fake, fake_labels, d_fn=None):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
@@ -151,12 +185,21 @@ class GANStep:
 
     # ------------------------------------------------------------------ the default phases
     def discriminator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
-        batch = self.cfg.train.batch_size
+        batch, d_steps = self.cfg.train.batch_size, self.cfg.train.d_steps
         self.D.requires_grad_(True)
-        for _ in range(self.cfg.train.d_steps):
+        for i in range(d_steps):
             real, real_labels = self.real_batch()
-            with torch.no_grad(), self.precision.autocast():
+            real_logs = {}
+            keep = self.cfg.train.reuse_fakes and i == d_steps - 1  # the G phase scores these fakes
+            with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake, fake_labels = self.fake_batch(batch)
+            if keep:
+                it.fake, it.fake_labels = fake, fake_labels
+                fake = fake.detach()
+            with torch.no_grad(), self.precision.autocast():
+                for transform in self.real_transforms:
+                    real, real_labels, more = transform(real, real_labels, self.fake_batch)
+                    real_logs.update(more)
             if self.diagnostics:
                 self.diagnostics.arm()
             with self.precision.autocast():
@@ -169,9 +212,16 @@ class GANStep:
                     d_logs.update(extra_logs)
                 if self.diagnostics:
                     d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                d_logs.update(real_logs)
+                for term in self.d_terms:
+                    value, term_logs = term(out_r, out_f, real_labels, fake_labels)
+                    d_logs.update(term_logs)
+                    if value is not None:
+                        d_loss = d_loss + value
                 d_loss = self.add_penalties(d_loss, d_logs, real, fake, real_labels, fake_labels)
             self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
         it.real, it.real_labels = real, real_labels
+        it.extra["d_fake"] = fake, fake_labels  # a lazy penalty phase's fakes
         return {**d_logs, "d_loss": d_loss}
 
     def add_penalties(self, d_loss, logs: dict, real, fake, real_labels, fake_labels) -> torch.Tensor:
@@ -187,7 +237,10 @@ class GANStep:
     def generator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight gradients during the G step
         with self.precision.autocast():
-            fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
+            if it.fake is not None:  # train.reuse_fakes: the D phase's fakes, with G's graph
+                fake, fake_labels = it.fake, it.fake_labels
+            else:
+                fake, fake_labels = self.fake_batch(self.cfg.train.batch_size)
             d_fn = self.generator_critic(it, fake, fake_labels) if self.generator_critic else self.d_fn
             if self.cfg.loss.mixed_batch:
                 _, out_f = self.discriminate(it.real, it.real_labels, fake, fake_labels, d_fn)
@@ -225,14 +278,3 @@ class GANStep:
         logs.update(self.labeling.update(it.step))
         return logs
 
-    # ------------------------------------------------------------------ state of added phases
-    def state_dict(self) -> dict:
-        return {name: part.state_dict() for name, part in self.stateful.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore every `stateful` part; a part the checkpoint does not hold is an error (the
-        config check of a resume makes the parts the same)."""
-        for name, part in self.stateful.items():
-            if name not in state:
-                raise KeyError(f"the checkpoint has no state of phase '{name}'")
-            part.load_state_dict(state[name])

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from condgan.augment import AugmentedDiscriminator, DiffAugment
+from condgan.augment import AugmentedDiscriminator
 from condgan.config import Config
 from condgan.errors import CondganError
 from condgan.io import remove_stale_temporaries
@@ -41,16 +41,17 @@ from condgan.losses.regularizers import REGULARIZERS
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import (RunDir, atomic_write_text, check_environment, check_resumable,
                                          check_run_root, check_world_size, checkpoint_state, load_checkpoint,
-                                         local_random_state, restore_checkpoint_state, save_checkpoint)
+                                         local_random_state, restore_checkpoint_state, save_checkpoint, saved_speed)
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
+from condgan.training import extras
 from condgan.training.extensions import install_extensions
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.loop import TrainResult, train_loop
-from condgan.training.optimizers import make_optimizer
-from condgan.training.precision import Precision
+from condgan.training.optimizers import is_fused, make_optimizer
+from condgan.training.precision import Precision, resolve_speed
 from condgan.training.sampling import save_samples, training_grid
 from condgan.training.step import GANStep
 from condgan.training.threads import resolve_threads
@@ -140,11 +141,12 @@ class Trainer:
         self._previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         self.device = dist.device(resolve_device(cfg.device))
-        self.precision = Precision(cfg.train.precision, self.device)
         if cfg.train.sync_batchnorm and dist.enabled and self.device.type != "cuda":
             raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "
                                f"{self.device.type} kernel); set train.sync_batchnorm=false")
         state = dist.on_main(self._read_state)  # every rank restores what rank 0 read
+        self.speed = resolve_speed(cfg, self.device, saved_speed(state) if state is not None else None)
+        self.precision = Precision(self.speed.precision, self.device)
         error = None
         try:
             data = load_dataset(cfg.data, "train", allow_stream=True)
@@ -171,7 +173,7 @@ class Trainer:
         self.labels = data.labels.to(self.device) if data.labels is not None else None
 
         torch.manual_seed(cfg.seed)
-        self.gan: GAN = build_gan(cfg, self.info, self.device)
+        self.gan: GAN = build_gan(cfg, self.info, self.device, self.speed)
         self.G, self.D, self.method = self.gan.generator, self.gan.discriminator, self.gan.method
         if cfg.train.sync_batchnorm and dist.enabled:
             self.G = self.gan.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
@@ -185,8 +187,9 @@ class Trainer:
         self.networks = [self.G, self.D, *self.labeling.networks()]
         for net in self.networks:
             dist.broadcast_module(net)  # identical initial weights (rank 0's) everywhere
-        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr, cfg.train.g_betas)
-        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr, cfg.train.d_betas)
+        g, d = extras.lazy_ratio(cfg, "g"), extras.lazy_ratio(cfg, "d")  # 1 unless a lazy penalty has its own step
+        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr * g, tuple(b ** g for b in cfg.train.g_betas))
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr * d, tuple(b ** d for b in cfg.train.d_betas))
         self.ema = GeneratorEMA(self.G, cfg.train.ema) if cfg.train.ema > 0 else None
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
         # Per-rank noise (penalties, DiffAugment); the training RNG itself in one process.
@@ -198,10 +201,10 @@ class Trainer:
                                     dist.rank, dist.world_size)
         self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
         self.images = self.batches.images  # the training images (a tensor, or FileImages when streamed)
-        # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
-        # penalty inputs), drawing from the training RNG so resume stays bit-identical.
-        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
-                     if cfg.train.diffaugment else self.D)
+        # Every D input goes through ADA and DiffAugment when they are on (reals and fakes, D and G
+        # steps, penalty inputs), drawing from the noise RNG so resume stays bit-identical.
+        d_augment = extras.augment(cfg, self.noise_rng)
+        self.d_fn = AugmentedDiscriminator(self.D, d_augment) if d_augment is not None else self.D
         self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
                             if cfg.train.diagnostics else None)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
@@ -209,9 +212,13 @@ class Trainer:
         self.gan_step = GANStep(cfg, self.G, self.D, self.method, self.labeling, self.opt_g, self.opt_d,
                                 d_fn=self.d_fn, ema=self.ema, penalties=self.penalties, precision=self.precision,
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
-                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks)
+                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks,
+                                channels_last=self.speed.channels_last)
+        # StyleGAN2's and the limited-data additions (each off unless configured): phases and hooks.
+        extras.install(self.gan_step, cfg, d_augment, cfg.train.batch_size * cfg.train.d_steps * dist.world_size,
+                       dist.mean if dist.enabled else None)
         self.encoder = None  # model.encoder's E (set by the bigan extension)
-        self.extensions = install_extensions(self)
+        self.extensions = install_extensions(self)  # the training extensions (condgan.training.extensions)
         self.step = 0
         self.best = None
         self.evaluator = None
@@ -257,7 +264,8 @@ class Trainer:
             g = plain_batchnorm(g)  # rank 0 samples alone
         if use_ema and self.ema and self.cfg.train.standing_stats > 0:
             g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method)
+        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method,
+                                                self.labeling.learned_prior(self.labeling.state_dict()))
 
     @torch.no_grad()
     def write_samples(self) -> Path:
@@ -303,7 +311,16 @@ class Trainer:
         return (f"condgan: training {self.name or 'config'} ({what}) into {self.run.root}\n"
                 f"condgan: data {cfg.data.name} ({self.num_train} images, {labels}), "
                 f"{cfg.model.conditioning} / {cfg.loss.adversarial}, seed {cfg.seed}, device {self.device}, "
-                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}{' per process' if world > 1 else ''}, {batch}")
+                f"{self.threads} CPU thread{'s' if self.threads != 1 else ''}{' per process' if world > 1 else ''}, {batch}\n"
+                f"condgan: speed: {self.speed_summary()}")
+
+    def speed_summary(self) -> str:
+        """What runs how, and why (the choices `auto` made on this machine)."""
+        parts = list(self.speed.reasons)
+        parts.append("fused Adam" if is_fused(self.opt_g) else "Adam (torch's default implementation)")
+        if self.cfg.train.reuse_fakes:
+            parts.append("G step reuses the D step's fakes (train.reuse_fakes)")
+        return "; ".join(parts)
 
     def close(self) -> None:
         """Close the logs, restore torch's thread count, release the run directory."""

@@ -3,6 +3,7 @@
 from condgan.losses.conditioning import (  # noqa: F401  (registration)
     adc,
     auxiliary,
+    composed,
     concat,
     conditional_activation,
     contrastive,
@@ -11,6 +12,7 @@ from condgan.losses.conditioning import (  # noqa: F401  (registration)
     projection,
     unconditional,
 )
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, Labels, LinearHead
+from condgan.losses.conditioning.base import (CONDITIONING, ConditioningMethod, Labels, LinearHead,
+                                              TermConditioning)
 
-__all__ = ["CONDITIONING", "ConditioningMethod", "Labels", "LinearHead"]
+__all__ = ["CONDITIONING", "ConditioningMethod", "Labels", "LinearHead", "TermConditioning"]

@@ -16,33 +16,31 @@ and changes nothing. D's class logits (dynamic labeling) are the real half C(x)[
 
 import torch.nn.functional as F
 
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
+from condgan.losses.conditioning.base import CONDITIONING, LinearHead, TermConditioning
 
 
 @CONDITIONING.register("adc")
-class AuxiliaryDiscriminativeClassifier(ConditioningMethod):
-    """See the module docstring."""
+class AuxiliaryDiscriminativeClassifier(TermConditioning):
+    """See the module docstring. A term (`TermConditioning`): it composes, e.g. `adc+tac`."""
 
     name = "adc"
     has_class_logits = True
     cond_loss_key = "d_adc"
+    term_heads = ("adc",)
 
-    def heads(self, feat_dim, spectral_norm):
-        return {"adv": LinearHead(feat_dim, 1, spectral_norm),
-                "adc": LinearHead(feat_dim, 2 * self.num_classes, spectral_norm)}
+    def condition_heads(self, feat_dim, spectral_norm):
+        return {"adc": LinearHead(feat_dim, 2 * self.num_classes, spectral_norm)}
 
     def class_logits(self, out):
         return out["adc"][:, :self.num_classes]
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        adv = self.adv.d_loss(real["adv"], fake["adv"])
+    def d_term(self, real, fake, real_labels, fake_labels):
         cls = (F.cross_entropy(real["adc"], real_labels.y)
                + F.cross_entropy(fake["adc"], fake_labels.y + self.num_classes))
-        return adv + self.cond_weight * cls, {"d_adv": adv, "d_adc": cls}
+        return cls, {"d_adc": cls}
 
-    def g_loss(self, fake, fake_labels):
-        adv = self.adv.g_loss(fake["adv"])
+    def g_term(self, fake, fake_labels):
         real_class = F.cross_entropy(fake["adc"], fake_labels.y)
         fake_class = F.cross_entropy(fake["adc"], fake_labels.y + self.num_classes)
         cls = real_class - fake_class
-        return adv + self.cond_weight * cls, {"g_adv": adv, "g_adc": cls}
+        return cls, {"g_adc": cls}

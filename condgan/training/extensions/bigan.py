@@ -24,11 +24,13 @@ from typing import Optional
 
 import torch
 
+from condgan.adaptive.heuristic import adaptive_enabled
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.bigan import ENCODER_TERMS, PairLosses
 from condgan.nets.joint import Encoder, pack
 from condgan.registry import choice_reason
 from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.precision import apply_init, prepare_networks
 from condgan.training.step import Iteration, Phase
 
 ENCODERS = ("none", "bigan", "bigbigan")
@@ -38,7 +40,6 @@ def build_encoder(cfg, sample_shape) -> Encoder:
     """E for `cfg` (see the module docstring); initialized from torch's global RNG."""
     from condgan.nets import NETWORKS
     from condgan.nets.layers import apply_equalized_lr
-    from condgan.training.precision import apply_init
 
     model = dataclasses.replace(cfg.model, d_minibatch_std=0, d_spectral_norm=False)
     _, trunk = NETWORKS.get(cfg.model.net)(dataclasses.replace(cfg, model=model), sample_shape, 0)
@@ -69,7 +70,7 @@ class BiGANPhases:
         for _ in range(s.cfg.train.d_steps):
             real, real_labels = s.real_batch()
             with torch.no_grad(), s.precision.autocast():
-                z, fake_labels = s.fake_inputs(s.cfg.train.batch_size)
+                z, fake_labels = s.latents(s.cfg.train.batch_size)
                 fake = s.G(z, fake_labels.cnd).float()
                 code = self.E(real).float()
             with s.precision.autocast():
@@ -85,7 +86,7 @@ class BiGANPhases:
         s = self.step
         s.D.requires_grad_(False)
         with s.precision.autocast():
-            z, fake_labels = s.fake_inputs(s.cfg.train.batch_size)
+            z, fake_labels = s.latents(s.cfg.train.batch_size)
             fake = s.G(z, fake_labels.cnd).float()
             out_f = s.d_fn(fake, pack(fake_labels.cnd, z))
             out_r = s.d_fn(it.real, pack(it.real_labels.cnd, self.E(it.real).float()))
@@ -117,8 +118,12 @@ class BiGAN(Extension):
                     f"model.labeling={m.labeling} brings networks and fake labels of its own")
         if cfg.loss.adversarial not in ENCODER_TERMS:
             return f"model.encoder={m.encoder} has no encoder term for loss.adversarial={cfg.loss.adversarial}"
+        lazy = cfg.reg.d_interval > 1 and any(getattr(cfg.reg, k) > 0 for k in ("gp", "r1", "r2", "cr", "cr_fake"))
         clash = [key for key, on in (("loss.mixed_batch", cfg.loss.mixed_batch), ("train.diagnostics", cfg.train.diagnostics),
-                                     ("train.topk", cfg.train.topk), ("train.unrolled_steps", cfg.train.unrolled_steps))
+                                     ("train.topk", cfg.train.topk), ("train.unrolled_steps", cfg.train.unrolled_steps),
+                                     ("train.reuse_fakes", cfg.train.reuse_fakes), ("reg.style_mixing", cfg.reg.style_mixing),
+                                     ("reg.pl", cfg.reg.pl), ("reg.lecam", cfg.reg.lecam), ("reg.d_interval", lazy),
+                                     ("ada.*", adaptive_enabled(cfg.ada)), ("apa.*", adaptive_enabled(cfg.apa)))
                  if on]
         if clash:
             return (f"model.encoder={m.encoder} replaces the D and G phases, which {', '.join(clash)} change; "
@@ -134,6 +139,7 @@ class BiGAN(Extension):
     def install(cls, trainer) -> None:
         cfg, step = trainer.cfg, trainer.gan_step
         encoder = build_encoder(cfg, trainer.info.sample_shape).to(trainer.device)
+        prepare_networks(trainer.speed, encoder)  # channels-last / compiled like G and D
         trainer.dist.broadcast_module(encoder)
         trainer.networks.append(encoder)  # the step's list too: its batch-norm buffers are synced
         trainer.opt_g.add_param_group({"params": list(encoder.parameters())})

@@ -27,6 +27,7 @@ from condgan.console import warn
 from condgan.errors import CondganError
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
+from condgan.training.extras import lazy_ratio
 from condgan.training.optimizers import make_optimizer
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
@@ -113,4 +114,6 @@ class FineTuning(Extension):
         if cfg.train.freeze_d:
             frozen = {id(p) for p in frozen_parameters(trainer.D.trunk, cfg.train.freeze_d)}
             trainable = [p for p in trainer.D.parameters() if id(p) not in frozen]
-            trainer.opt_d = trainer.gan_step.opt_d = make_optimizer(trainable, cfg, cfg.train.d_lr, cfg.train.d_betas)
+            c = lazy_ratio(cfg, "d")  # as the trainer's D optimizer (1 unless a lazy penalty has its own step)
+            trainer.opt_d = trainer.gan_step.opt_d = make_optimizer(trainable, cfg, cfg.train.d_lr * c,
+                                                                    tuple(b ** c for b in cfg.train.d_betas))

@@ -17,7 +17,9 @@ condgan's choices, where the paper leaves them open:
   gradient, so the look-ahead is exactly what the D phase would do next;
 * every look-ahead step uses the reals of the iteration's last D step and the G phase's own fakes
   (with their graph: L_D depends on θ_G through them), and D's loss without the reg.* penalties
-  and diagnostics (they would need third derivatives);
+  and diagnostics (they would need third derivatives) and without the step's `d_terms` (LeCam's
+  term; ADA's and APA's r_t observers must see each real batch once); the reals are the ones D
+  saw, after APA's transforms, and D is called through ADA / DiffAugment as in the D phase;
 * batch-norm statistics and spectral-norm vectors are advanced on copies, D's own buffers are
   left as they are; parameters D's optimizer does not train (FreezeD) stay fixed.
 Costs K extra forward and double-backward passes of D per G step.
