@@ -45,6 +45,7 @@ from condgan.training.checkpoint import (RunDir, atomic_write_text, check_enviro
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
+from condgan.training.extensions import build_extensions
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.loop import TrainResult, train_loop
@@ -208,7 +209,8 @@ class Trainer:
         self.gan_step = GANStep(cfg, self.G, self.D, self.method, self.labeling, self.opt_g, self.opt_d,
                                 d_fn=self.d_fn, ema=self.ema, penalties=self.penalties, precision=self.precision,
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
-                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks)
+                                labels=self.labels, diagnostics=self.diagnostics, networks=self.networks,
+                                extensions=build_extensions(cfg))
         self.step = 0
         self.best = None
         self.evaluator = None
