@@ -99,8 +99,8 @@ def dragan_penalty(ctx: PenaltyContext) -> torch.Tensor:
     sharp gradients of D near the data, the local equilibria that mode collapse sits in.
     Perturbed points keep the real sample's condition. Draw order: u, then α."""
     x = ctx.real.detach()
-    u = torch.rand(x.shape, device=x.device, generator=ctx.generator)
-    alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, generator=ctx.generator)
+    u = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=ctx.generator)
+    alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype, generator=ctx.generator)
     perturbed = x + alpha * DRAGAN_SCALE * x.std() * u
     return ctx.weight * unit_gradient_norm_gap(ctx, perturbed, ctx.real_labels)
 
