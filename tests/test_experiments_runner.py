@@ -20,7 +20,7 @@ import runner  # noqa: E402
 import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
-STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "quality_sweep", "fid_sanity", "precision_curves"]
+STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "quality_sweep", "fid_sanity", "precision_curves", "canon"]
 
 
 class FakeTraining:
@@ -278,6 +278,10 @@ def fake_mog(run_dir, spec, args):
     return {**out, "w1_mean": 2.0, **{f"hist_{c}": [1] * 88 for c in range(3)}}
 
 
+def fake_modes(run_dir, spec, args):
+    return {"modes_recovered": 6.0 + (spec.seed or 0), "high_quality": 0.7, "scatter": [[0.0, 2.0], [2.0, 0.0]]}
+
+
 def fake_fid_pair(spec, args):
     return {"fid_train_vs_test": 0.2, "fid_train_vs_untrained": 800.0, "n_train": 10, "n_test": 10,
             "extractor": "fake", "extractor_test_accuracy": 0.9, "feature_dims": 128, "data": "fashion-mnist"}
@@ -295,6 +299,8 @@ def test_every_study_builds_its_document_from_fake_runs(name, study, tmp_path, m
         monkeypatch.setattr(module, "fid_pair", fake_fid_pair)
     if study.measure is not None and study.part == "mog":
         monkeypatch.setattr(study, "measure", fake_mog)
+    if study.measure is not None and study.part == "modes":
+        monkeypatch.setattr(study, "measure", fake_modes)
     part = [study.part] if study.part else []
     argv = part + ["--seeds", "0", "1", "--runs", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
     fake = RichFake()
