@@ -1,4 +1,4 @@
-"""KID on domain-classifier features, checked on a trained run (docs/results/kid_mnist5k.md):
+"""KID on domain-classifier features, checked on a trained run (docs/results/kid/README.md):
 
     python experiments/kid_check.py RUN [--num-samples 5000]
 

@@ -236,7 +236,7 @@ def test_knn_metrics_on_too_few_images_name_the_metric_and_the_fix():
 
 
 def test_unlabeled_data_points_to_the_evaluate_flag(tmp_path):
-    from condgan.features.domain import _check_labeled_images
+    from condgan.features.domain.fit import _check_labeled_images
     from condgan.data.base import ImageData
 
     with pytest.raises(CondganError) as info:
