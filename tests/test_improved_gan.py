@@ -17,21 +17,7 @@ from condgan.nets.normalization import VirtualBatchGenerator, VirtualBatchNorm
 from condgan.training.extensions import STEP_EXTENSIONS
 from condgan.training.extensions.feature_matching import feature_matching_loss
 from condgan.training.extensions.historical_averaging import ParameterHistory
-from condgan.training.trainer import Trainer
-
-
-def _train(cfg, out, steps):
-    trainer = Trainer(cfg, out, progress=False)
-    trainer.setup()
-    logs = []
-    try:
-        for _ in range(steps):
-            logs.append({k: float(v) for k, v in trainer.train_step().items()})
-            trainer.step += 1
-        trainer.save()
-        return trainer, logs
-    finally:
-        trainer.close()
+from conftest import train_in_process as _train
 
 
 # --------------------------------------------------------------------------- feature matching
@@ -97,7 +83,7 @@ def test_historical_averaging_trains_and_resumes_bit_identically(tiny_config, tm
     ha = full.gan_step.extensions[0]
     assert ha.d_history.count == 1 + 2 * 4 and ha.g_history.count == 1 + 4
     _train(cfg, tmp_path / "cut", 2)
-    resumed, _ = _train(cfg, tmp_path / "cut", 2)
+    resumed, _ = _train(cfg, tmp_path / "cut", 4)
     assert resumed.step == 4
     again = resumed.gan_step.extensions[0]
     assert again.d_history.count == ha.d_history.count

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from condgan.errors import CondganError
 from condgan.nets.normalization import PixelNorm
 from condgan.nets.progan import ProGANGenerator, ProGANTrunk, fade_reals, growth_stage, set_grow_step
-from condgan.training.trainer import Trainer
+from conftest import train_in_process as _run
 
 PROGAN = ("model.net=progan", "model.g_norm=pixel", "model.equalized_lr=true", "model.d_minibatch_std=4")
 
@@ -91,21 +91,6 @@ def test_growing_28px_shapes_at_every_level():
         set_grow_step(d, step)
         img = g(z, cnd)
         assert img.shape == (4, 1, 28, 28) and d(img).shape == (4, d.out_dim)
-
-
-def _run(cfg, out, steps):
-    trainer = Trainer(cfg, out, progress=False)
-    trainer.setup()
-    try:
-        logs = []
-        while trainer.step < steps:
-            logs.append({k: float(v) for k, v in trainer.train_step().items()})
-            trainer.step += 1
-        trainer.gather_random_states()
-        trainer.save()
-        return trainer, logs
-    finally:
-        trainer.close()
 
 
 def test_growing_run_resumes_mid_fade_bit_identically(tiny_config, tmp_path):

@@ -16,7 +16,7 @@ from condgan.nets.bottleneck import KL_KEY, VariationalDiscriminator, gaussian_k
 from condgan.training.distributed import SINGLE
 from condgan.training.extensions import STEP_EXTENSIONS
 from condgan.training.extensions.bottleneck import beta_update
-from condgan.training.trainer import Trainer
+from conftest import train_in_process as run
 
 
 def test_gaussian_kl_against_torch_distributions():
@@ -85,27 +85,12 @@ def test_the_constrained_d_loss_and_the_beta_step(tiny_config):
 
 def test_vdb_trains_adapts_beta_and_resumes_bit_identically(tiny_config, tmp_path):
     cfg = tiny_config("model.vdb_dim=6", "loss.vdb_ic=0.01", "loss.vdb_beta_step=0.5", "model.conditioning=pd")
-
-    def run(out, steps):
-        trainer = Trainer(cfg, out, progress=False)
-        trainer.setup()
-        try:
-            logs = []
-            for _ in range(steps):
-                logs.append({k: float(v) for k, v in trainer.train_step().items()})
-                trainer.step += 1
-            trainer.gather_random_states()
-            trainer.save()
-            return trainer, logs
-        finally:
-            trainer.close()
-
-    full, logs = run(tmp_path / "full", 4)
+    full, logs = run(cfg, tmp_path / "full", 4)
     assert isinstance(full.D, VariationalDiscriminator) and full.D.heads["adv"].psi.in_features == 6
     assert logs[0]["vdb_beta"] == 0.0 and logs[-1]["vdb_beta"] > 0      # the KL exceeds I_c: β grows
     beta = full.gan_step.extensions[0].beta
-    run(tmp_path / "cut", 2)
-    resumed, _ = run(tmp_path / "cut", 2)
+    run(cfg, tmp_path / "cut", 2)
+    resumed, _ = run(cfg, tmp_path / "cut", 4)
     assert resumed.step == 4 and resumed.gan_step.extensions[0].beta == beta
     for a, b in zip(full.D.state_dict().values(), resumed.D.state_dict().values()):
         assert torch.equal(a, b)
