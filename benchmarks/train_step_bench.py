@@ -70,7 +70,8 @@ def bare_step_times(trainer: Trainer, steps: int) -> list[float]:
     adv = trainer.method.adv  # the same per-sample loss terms, read once
     method = cfg.model.conditioning
     assert method in ("ca", "d2dce") and not cfg.loss.mixed_batch, "bare loop is written for ca and d2dce"
-    lam, tau, m_p = cfg.model.cond_weight, cfg.model.cond_temperature, cfg.model.cond_margin_pos
+    lam, m_p = trainer.method.cond_weight, cfg.model.cond_margin_pos
+    tau = getattr(trainer.method, "temperature", None)  # the method's default when unset
     m_n = 1 - m_p if cfg.model.cond_margin_neg is None else cfg.model.cond_margin_neg
     assert cfg.model.d2dce_variant == "full"
 

@@ -12,8 +12,12 @@ multiplications and indexing — so the generator receives gradient through the 
   `m` the per-image mean (saturation is the identity on one-channel images).
 - `translation`: shift by an integer in `[-r·H, r·H] × [-r·W, r·W]` (r = 1/8), the uncovered
   border filled with 0 (mid-gray in [-1, 1]).
-- `cutout`: set a square of side `H/2 × W/2` centred at a uniform pixel to 0 (clipped at the
-  border).
+- `cutout`: set a square of side `s = H/2 × W/2` to 0 (clipped at the border), its centre row
+  uniform in `[0, H − (s mod 2)]` (and likewise the column): for an even side the centre may sit
+  one past the last row, as in the authors' code (data-efficient-gans, `rand_cutout`).
+
+`consistency_transform` is the transform T of consistency regularization (CR / bCR,
+`condgan.losses.regularizers`): a random horizontal flip and a translation with reflect padding.
 """
 
 from __future__ import annotations
@@ -51,14 +55,17 @@ def color(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @AUGMENTATIONS.register("translation")
-def translation(x: torch.Tensor, generator: torch.Generator, ratio: float = TRANSLATION_RATIO) -> torch.Tensor:
+def translation(x: torch.Tensor, generator: torch.Generator, ratio: float = TRANSLATION_RATIO,
+                padding: str = "constant") -> torch.Tensor:
+    """`padding`: what the uncovered border shows — `constant` 0 (DiffAugment) or `reflect` the
+    image mirrored at its edge (consistency regularization)."""
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = _offsets(n, -sh, sh, x.device, generator)
     dx = _offsets(n, -sw, sw, x.device, generator)
-    # Pad by the largest shift, then read pixel (i - dy, j - dx) of the original for output (i, j):
-    # one gather, differentiable in x, with zeros wherever the source falls off the image.
-    padded = torch.nn.functional.pad(x, (sw, sw, sh, sh))
+    # Pad by the largest shift, then read pixel (i - dy, j - dx) of the padded image for output
+    # (i, j): one gather, differentiable in x.
+    padded = torch.nn.functional.pad(x, (sw, sw, sh, sh), mode=padding)
     rows = torch.arange(h, device=x.device)[None, :] - dy[:, None] + sh          # (n, h)
     cols = torch.arange(w, device=x.device)[None, :] - dx[:, None] + sw          # (n, w)
     batch = torch.arange(n, device=x.device)[:, None, None]
@@ -70,8 +77,8 @@ def translation(x: torch.Tensor, generator: torch.Generator, ratio: float = TRAN
 def cutout(x: torch.Tensor, generator: torch.Generator, ratio: float = CUTOUT_RATIO) -> torch.Tensor:
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = _offsets(n, 0, h - 1, x.device, generator)
-    cx = _offsets(n, 0, w - 1, x.device, generator)
+    cy = _offsets(n, 0, h - ch % 2, x.device, generator)
+    cx = _offsets(n, 0, w - cw % 2, x.device, generator)
     top, left = cy - ch // 2, cx - cw // 2
     rows = torch.arange(h, device=x.device)[None, :]
     cols = torch.arange(w, device=x.device)[None, :]
@@ -79,6 +86,22 @@ def cutout(x: torch.Tensor, generator: torch.Generator, ratio: float = CUTOUT_RA
     in_cols = (cols >= left[:, None]) & (cols < (left + cw)[:, None])           # (n, w)
     keep = ~(in_rows[:, :, None] & in_cols[:, None, :])
     return x * keep[:, None].to(x.dtype)
+
+
+def horizontal_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror each image left-right with probability `p` (one draw per sample)."""
+    flip = torch.rand(x.shape[0], device=x.device, generator=generator) < p
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def consistency_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """T of consistency regularization (Zhang et al. 2020, "Consistency Regularization for GANs",
+    §3; Zhao et al. 2021, bCR, §3.1): a random horizontal flip (p = ½), then a translation by up
+    to 1/8 of the side in each direction with the uncovered border reflect-padded — the
+    augmentation of the CR papers and of PyTorch-StudioGAN's CR / bCR. Vector data passes through."""
+    if x.dim() != 4:
+        return x
+    return translation(horizontal_flip(x, generator), generator, padding="reflect")
 
 
 class DiffAugment:

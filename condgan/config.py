@@ -20,6 +20,7 @@ from typing import Optional
 import yaml
 
 from condgan.config_files import list_presets, read_config_source  # noqa: F401  (re-exported)
+from condgan.config_regularization import AdaConfig, ApaConfig, RegConfig  # noqa: F401  (sections of Config)
 from condgan.errors import CondganError
 from condgan.parsing import flat_keys, from_dict
 from condgan.registry import suggest
@@ -28,7 +29,8 @@ from condgan.registry import suggest
 @dataclass
 class DataConfig:
     name: str = "mnist5k"
-    """Registered data source: mnist5k, fashion-mnist, digits, folder, cifar10, ring2d, grid2d, mog1d."""
+    """Registered data source: mnist5k, mnist5k-pairs, fashion-mnist, digits, folder, cifar10, ring2d, grid2d,
+    mog1d."""
     root: Optional[str] = None
     """Directory for file-based sources (fashion-mnist, folder, cifar10)."""
     download: bool = False
@@ -40,6 +42,9 @@ class DataConfig:
     """Keep only these source classes, relabeled 0..k-1 in the given order."""
     class_fractions: Optional[list[float]] = None
     """Fraction of each (kept) class to keep, e.g. seed 001's 55 %-zeros set."""
+    train_images: Optional[int] = None
+    """Keep about this many training images (the same fraction of every class, deterministic by
+    split_seed; the test split is untouched): limited-data runs. None keeps all."""
     attributes: Optional[list[str]] = None
     """Derived binary attributes (multi-hot labels), e.g. [even, ge5] for digit data sets."""
     test_fraction: float = 0.1
@@ -66,12 +71,13 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan, resnet or progan (images; progan grows with train.progressive_*),
-    mlp (vector data)."""
+    """Network family: dcgan, resnet, stylegan2 or progan (images; progan grows with
+    train.progressive_*), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2)."""
-    cond_weight: float = 1.0
-    """λ, the weight of the conditioning loss."""
+    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
+    cond_weight: Optional[float] = None
+    """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
+    (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""
     labeling: str = "predefined"
     """Where a fake's target label comes from (SPEC §3)."""
     label_prior: str = "uniform"
@@ -148,12 +154,23 @@ class ModelConfig:
     hierarchical_z: bool = False
     """model.net=resnet: BigGAN's hierarchical latent: z is split into one chunk per G block plus
     one for the input layer; each chunk joins its block's conditional-norm input."""
+    w_dim: Optional[int] = None
+    """model.net=stylegan2: dimension of the intermediate latent w; unset = model.z_dim."""
+    mapping_layers: int = 8
+    """model.net=stylegan2: fully connected layers of the mapping network z → w (StyleGAN: 8;
+    stylegan2-ada's CIFAR-10 setting: 2)."""
+    mapping_lr: float = 0.01
+    """model.net=stylegan2: learning-rate multiplier of the mapping network (StyleGAN App. C)."""
+    w_avg_decay: float = 0.995
+    """model.net=stylegan2: decay β of the tracked mean w̄ ← β w̄ + (1 − β) mean(w), the center
+    that sampling's truncation pulls w toward."""
     init: str = "default"
     """Weight initialization of G and D: default (PyTorch's) or orthogonal (BigGAN §4)."""
     # Options of the feature-normalized conditioning losses (2c, d2dce; seed 004 §3), checked by
     # the methods themselves (ConditioningMethod.check) and ignored by the other methods.
-    cond_temperature: float = 0.5
-    """τ of the 2c / d2dce softmax over cosine similarities (> 0)."""
+    cond_temperature: Optional[float] = None
+    """τ of the 2c / d2dce softmax over cosine similarities (> 0); unset: the method's published
+    default (2c 1.0, d2dce 0.5; sources in docs/methods.md §2)."""
     cond_margin_pos: float = 0.98
     """D2D-CE positive margin m_p in [-1, 1]: easy positives f·v_y ≥ m_p give no gradient."""
     cond_margin_neg: Optional[float] = None
@@ -184,29 +201,6 @@ class LossConfig:
     """model.vdb_dim > 0: α_β of the dual update β ← max(0, β + α_β (E KL − I_c)) after every D step."""
     vdb_beta_init: float = 0.0
     """model.vdb_dim > 0: β at the first step."""
-
-
-@dataclass
-class RegConfig:
-    gp: float = 0.0
-    """WGAN-GP weight λ on interpolates (Gulrajani 2017)."""
-    r1: float = 0.0
-    """R1 weight γ: γ/2 E||∇_x D(x)||² on reals."""
-    r2: float = 0.0
-    """R2 weight γ: γ/2 E||∇_x D(x')||² on fakes."""
-    cr: float = 0.0
-    """Consistency regularization weight λ on reals: λ E||D(x) − D(T(x))||², T a random
-    translation (Zhang 2020); with cr_fake it is bCR (Zhao 2021)."""
-    cr_fake: float = 0.0
-    """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
-    dragan: float = 0.0
-    """DRAGAN weight λ (Kodali 2017): λ E(||∇D(x̂)|| − 1)² at x̂ = x + α·0.5·std(x)·u, perturbed reals."""
-    historical_averaging: float = 0.0
-    """Historical averaging weight λ (Salimans 2016 §3.3): λ‖θ − θ̄‖² in G's and D's losses, θ̄
-    the mean of the player's parameters over all its past steps; 0 = off."""
-    weight_clip: float = 0.0
-    """WGAN weight clipping c (Arjovsky 2017, Algorithm 1): every D parameter clamped to [−c, c]
-    after each D step (a Lipschitz constraint for loss.adversarial=wasserstein); 0 = off."""
 
 
 @dataclass
@@ -286,6 +280,10 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ada: AdaConfig = field(default_factory=AdaConfig)
+    """Adaptive discriminator augmentation (ADA)."""
+    apa: ApaConfig = field(default_factory=ApaConfig)
+    """Adaptive pseudo augmentation (APA)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""
 

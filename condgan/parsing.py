@@ -10,6 +10,7 @@ declarations (`condgan.config`) are its only user.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -69,10 +70,17 @@ def coerce(value: Any, tp, key: str) -> Any:
     raise CondganError(f"config key '{key}': expected {type_name(tp)}, got {value!r}")
 
 
+@functools.cache
+def type_hints(cls) -> dict:
+    """`typing.get_type_hints(cls)`, once per class: it re-evaluates every annotation string on
+    each call, which made every config load (one per `--set`, one per experiment grid row) slow."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls, data: dict, prefix: str = ""):
     if not isinstance(data, dict):
         raise CondganError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
@@ -88,11 +96,17 @@ def from_dict(cls, data: dict, prefix: str = ""):
 
 
 def flat_keys(cls, prefix: str = "") -> list[str]:
-    out = []
-    hints = typing.get_type_hints(cls)
+    """Every leaf field of the dataclass `cls`, dotted (`train.steps`); computed once per class."""
+    return list(_flat_keys(cls, prefix))
+
+
+@functools.cache
+def _flat_keys(cls, prefix: str) -> tuple[str, ...]:
+    out: list[str] = []
+    hints = type_hints(cls)
     for f in dataclasses.fields(cls):
         if dataclasses.is_dataclass(hints[f.name]):
-            out += flat_keys(hints[f.name], prefix + f.name + ".")
+            out += _flat_keys(hints[f.name], prefix + f.name + ".")
         else:
             out.append(prefix + f.name)
-    return out
+    return tuple(out)

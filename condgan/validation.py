@@ -13,6 +13,7 @@ from condgan.errors import CondganError
 from condgan.registry import choice_reason, suggest
 
 G_CONDITIONING = ("none", "concat", "cbn", "codebook")
+"""G conditionings of the networks whose builder does not list its own (`g_conditionings`)."""
 LABEL_EMBEDDINGS = ("embedding", "onehot")
 LABEL_PRIORS = ("uniform", "data")
 
@@ -72,7 +73,7 @@ def validate_config(cfg: Config) -> None:
     _registry("model.conditioning", CONDITIONING, m.conditioning)
     _registry("model.labeling", LABELING, m.labeling)
     _registry("loss.adversarial", ADVERSARIAL_LOSSES, cfg.loss.adversarial)
-    _choice("model.g_conditioning", m.g_conditioning, G_CONDITIONING)
+    _choice("model.g_conditioning", m.g_conditioning, getattr(NETWORKS.get(m.net), "g_conditionings", G_CONDITIONING))
     _choice("model.g_label_embedding", m.g_label_embedding, LABEL_EMBEDDINGS)
     _choice("model.label_prior", m.label_prior, LABEL_PRIORS)
     _choice("model.g_norm", m.g_norm, NORMS)
@@ -105,15 +106,17 @@ def validate_config(cfg: Config) -> None:
             raise CondganError(f"config key 'train.{key}' must be two numbers in [0, 1), got {betas}")
     if not 0 <= t.ema < 1:
         raise CondganError(f"config key 'train.ema' must be in [0, 1) (0 disables EMA), got {t.ema}")
-    for name in ("gp", "r1", "r2", "cr", "cr_fake", "dragan", "historical_averaging", "weight_clip"):
+    for name in ("gp", "r1", "r2", "cr", "cr_fake", "lecam", "pl", "dragan", "historical_averaging", "weight_clip"):
         _positive(f"reg.{name}", getattr(cfg.reg, name), allow_zero=True)
+    _validate_style_and_adaptive(cfg)
     from condgan.augment import AUGMENTATIONS
 
     for policy in t.diffaugment:
         _registry("train.diffaugment", AUGMENTATIONS, policy)
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise CondganError(f"config key 'loss.label_smoothing' must be in [0, 1), got {cfg.loss.label_smoothing}")
-    _positive("model.cond_weight", m.cond_weight, allow_zero=True)
+    if m.cond_weight is not None:  # unset: the method's default
+        _positive("model.cond_weight", m.cond_weight, allow_zero=True)
     for key in ("feature_matching", "vdb_ic", "vdb_beta_step", "vdb_beta_init"):
         _positive(f"loss.{key}", getattr(cfg.loss, key), allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
@@ -196,6 +199,58 @@ def _validate_network_options(cfg) -> None:
         raise CondganError(f"model.hierarchical_z=true needs model.net=resnet, not model.net={m.net}")
     if m.attention:
         check_attention(m.attention, cfg.data.image_size)
+
+
+def _unit_interval(key: str, value: float, closed_right: bool = True) -> None:
+    if not (0 <= value <= 1 if closed_right else 0 <= value < 1):
+        raise CondganError(f"config key '{key}' must be in [0, 1{']' if closed_right else ')'}, got {value}")
+
+
+def _validate_style_and_adaptive(cfg) -> None:
+    """StyleGAN2 options, lazy regularization, LeCam, and the adaptive augmentations (ADA, APA)."""
+    from condgan.adaptive import adaptive_enabled, expand_operations
+    from condgan.nets import NETWORKS
+
+    m, reg = cfg.model, cfg.reg
+    style_based = getattr(NETWORKS.get(m.net), "style_based", False)
+    for key in ("pl", "style_mixing"):
+        if getattr(reg, key) > 0 and not style_based:
+            raise CondganError(f"reg.{key}={getattr(reg, key)} needs a style-based generator (model.net=stylegan2), "
+                               f"not model.net={m.net}")
+    if style_based:
+        for key in ("g_spectral_norm", "d_spectral_norm"):
+            if getattr(m, key):
+                raise CondganError(f"model.{key}=true: model.net={m.net} normalizes its weights by equalized "
+                                   f"learning rate and demodulation; set model.{key}=false")
+        for key in ("g_depth", "d_depth"):
+            if getattr(m, key):
+                raise CondganError(f"model.{key}={getattr(m, key)}: model.net={m.net} has a fixed number of "
+                                   f"layers per resolution; set model.{key}=0")
+    if m.w_dim is not None:
+        _positive("model.w_dim", m.w_dim)
+    _positive("model.mapping_layers", m.mapping_layers)
+    _positive("model.mapping_lr", m.mapping_lr)
+    _unit_interval("model.w_avg_decay", m.w_avg_decay, closed_right=False)
+    for key in ("d_interval", "pl_interval", "pl_batch_shrink"):
+        _positive(f"reg.{key}", getattr(reg, key))
+    _unit_interval("reg.lecam_decay", reg.lecam_decay, closed_right=False)
+    _unit_interval("reg.style_mixing", reg.style_mixing)
+    if not 0 < reg.pl_decay <= 1:
+        raise CondganError(f"config key 'reg.pl_decay' must be in (0, 1], got {reg.pl_decay}")
+    if reg.pl > 0 and cfg.train.batch_size < reg.pl_batch_shrink:
+        raise CondganError(f"reg.pl_batch_shrink={reg.pl_batch_shrink} leaves no fake of train.batch_size="
+                           f"{cfg.train.batch_size} for the path-length penalty; use a smaller shrink")
+    for section in ("ada", "apa"):
+        a = getattr(cfg, section)
+        _unit_interval(f"{section}.p", a.p)
+        if a.target is not None:
+            _unit_interval(f"{section}.target", a.target)
+        _positive(f"{section}.interval", a.interval)
+        _positive(f"{section}.kimg", a.kimg)
+    expand_operations(cfg.ada.pipeline)
+    if adaptive_enabled(cfg.ada) and not cfg.ada.pipeline:
+        raise CondganError("ADA is on (ada.target or ada.p is set) but ada.pipeline is empty; "
+                           "name operations, e.g. ada.pipeline=[bgc]")
 
 
 def _validate_eval(cfg) -> None:

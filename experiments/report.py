@@ -200,13 +200,20 @@ def budget_lines(study: Study, args, results: Results) -> list[str]:
             vals.append(v)
         return ", ".join(str(v) for v in dict.fromkeys(vals))
 
-    cpu = sum((r.get("cpu_s") or 0) + (r.get("eval_cpu_s") or 0) for r in trained)
+    timed = [r for r in trained if r.get("cpu_s") is not None]
+    cpu = sum(r["cpu_s"] + (r.get("eval_cpu_s") or 0) for r in timed)
+    untimed = [r for r in trained if r.get("cpu_s") is None]
+    time_text = f"{cpu / 3600:.2f} CPU-hours of training and evaluation in all" if timed else ""
+    if untimed:  # records converted from a driver that kept wall time only
+        wall = sum(r.get("wall_s") or 0 for r in untimed)
+        time_text += ((" (" if timed else "") + f"{len(untimed)} of {len(trained)} runs without a recorded CPU time, "
+                      f"{wall / 3600:.2f} wall-hours of training" + (")" if timed else ""))
     seeds = sorted({r["seed"] for r in trained if r["seed"] is not None})
     extra = f"; `--set` {' '.join(args.overrides)}" if args.overrides else ""
     return [f"Budget: {distinct('train.steps')} generator steps of batch {distinct('train.batch_size')}, nets "
             f"`{distinct('model.net')}` (G width {distinct('model.g_width')}, D width {distinct('model.d_width')}){extra}; "
-            f"seeds {', '.join(map(str, seeds))}; {len(trained)} runs, {cpu / 3600:.2f} CPU-hours of training and "
-            f"evaluation in all; commit {', '.join(dict.fromkeys(r['commit'] for r in trained))}."]
+            f"seeds {', '.join(map(str, seeds))}; {len(trained)} runs, {time_text}; "
+            f"commit {', '.join(dict.fromkeys(r['commit'] for r in trained))}."]
 
 
 def generated_by() -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -130,7 +131,7 @@ class Study:
     name: str
     title: str
     settings: Sequence[Setting] | Callable[[argparse.Namespace], Sequence[Setting]]
-    steps: int
+    steps: int | dict[str, int]
     seeds: tuple[int, ...] = (0, 1, 2)
     datasets: tuple[str | None, ...] = (None,)
     dataset_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -150,10 +151,27 @@ class Study:
     workers: int = 1
     cache_version: str = "1"
     description: str = ""
+    document_grid: Callable[[argparse.Namespace], argparse.Namespace] | None = None
+    """The arguments of the grid the document is built from when it is more than this
+    invocation's (e.g. every method and stage of a study run in parts): `document_grid(args)`."""
+    identity_config: bool = False
+    """Key each run by its resolved config too (a hash of `load_config(preset, overrides)`
+    without description and train.threads), so a changed default or preset value makes a new
+    run instead of reusing a record trained with the old one."""
 
     @property
     def doc_name(self) -> str:
         return self.doc or self.part or "tables"
+
+    def steps_for(self, dataset: str | None, args: argparse.Namespace | None = None) -> int:
+        """The step budget of a data set's runs: `--steps` when given, else `steps` (a number, or
+        {data set: number} when the data sets need different budgets)."""
+        given = getattr(args, "steps", None)
+        if given is not None:
+            return given
+        if isinstance(self.steps, dict):
+            return self.steps[dataset or ""]
+        return self.steps
 
 
 @dataclass(frozen=True)
@@ -222,8 +240,9 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         steps = None
     else:
         data = [f"data.name={ds}"] if ds else []
+        steps = study.steps_for(ds, args)
         overrides = tuple(data + list(study.dataset_overrides.get(ds or "", ())) + list(study.overrides)
-                          + list(s.overrides) + extra + [f"train.steps={args.steps}"]
+                          + list(s.overrides) + extra + [f"train.steps={steps}"]
                           + ([f"seed={seed}"] if seed is not None else []) + list(args.overrides))
         ev = _evaluation(study, args)
         identity = {"preset": s.preset, "overrides": _identity_overrides(overrides),
@@ -231,9 +250,34 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
         if study.measure is not None:
             identity["measure"] = {"num_samples": getattr(args, "num_samples", None),
                                    **{a: getattr(args, a) for a in study.identity_args}}
-        steps = args.steps
+        if study.identity_config:
+            identity["config"] = resolved_config_digest(s.preset, overrides)
     return RunSpec(study.name, study.part, s.label, ds or "", seed, steps, s.preset, overrides,
                    json.dumps(identity, sort_keys=True))
+
+
+def resolved_config_digest(preset: str, overrides) -> str:
+    """A hash of the validated config a run would train with (description and train.threads
+    left out): what `Study.identity_config` adds to a run's identity."""
+    return _config_digest(preset, tuple(_identity_overrides(overrides)))
+
+
+@functools.lru_cache(maxsize=None)
+def _config_digest(preset: str, overrides: tuple[str, ...]) -> str:
+    from condgan.validation import load_config
+
+    cfg = load_config(_preset_source(preset), list(overrides)).to_dict()
+    cfg.pop("description", None)
+    cfg["train"].pop("threads", None)
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=None)
+def _preset_source(preset: str) -> dict:
+    """The preset's YAML, read once (load_config copies a dict source before applying overrides)."""
+    from condgan.config import read_config_source
+
+    return read_config_source(preset)
 
 
 def _evaluation(study: Study, args) -> Evaluation | None:
@@ -464,7 +508,9 @@ class Runner:
 def add_arguments(ap: argparse.ArgumentParser, study: Study) -> None:
     num = study.evaluation.num_samples if isinstance(study.evaluation, Evaluation) else None
     ap.add_argument("--seeds", nargs="+", type=int, default=list(study.seeds))
-    ap.add_argument("--steps", type=int, default=study.steps, help=f"generator steps per run (default {study.steps})")
+    default = (", ".join(f"{k}: {v}" for k, v in study.steps.items()) if isinstance(study.steps, dict)
+               else study.steps)
+    ap.add_argument("--steps", type=int, default=None, help=f"generator steps per run (default {default})")
     ap.add_argument("--num-samples", type=int, default=num, help="fakes per evaluation")
     if len([d for d in study.datasets if d]) > 0:
         ap.add_argument("--datasets", nargs="+", default=list(study.datasets))
@@ -490,14 +536,22 @@ def parse(studies: dict[str, Study], argv=None) -> tuple[Study, argparse.Namespa
         ap = argparse.ArgumentParser(description=study.description or study.title,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(ap, study)
-        return study, ap.parse_args(argv)
+        return study, _default_steps(study, ap.parse_args(argv))
     ap = argparse.ArgumentParser(description=next(iter(studies.values())).description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="part", required=True)
     for name, study in studies.items():
         add_arguments(sub.add_parser(name, help=study.title.replace("%", "%%")), study)
     args = ap.parse_args(argv)
-    return studies[args.part], args
+    return studies[args.part], _default_steps(studies[args.part], args)
+
+
+def _default_steps(study: Study, args: argparse.Namespace) -> argparse.Namespace:
+    """`args.steps` is the study's single budget unless given; it stays None for a study whose
+    budget differs per data set (then `Study.steps_for` picks each data set's)."""
+    if args.steps is None and not isinstance(study.steps, dict):
+        args.steps = study.steps
+    return args
 
 
 def cpu_line(t0: float, c0: float, children0: float) -> str:
@@ -535,6 +589,14 @@ def main(studies: Study | dict[str, Study], argv=None, trainer=subprocess_traine
         print("\n".join(["failed runs (their records were not written):"] + failures), file=sys.stderr)
         print(cpu_line(t0, c0, children0))
         return 1
+    written = runner.written
+    if study.document_grid is not None:  # the document covers every record of the larger grid
+        args = study.document_grid(args)
+        specs = build_grid(study, args)
+        runner = Runner(study, args, trainer, evaluator)
+        records = [r for r in map(runner.cached, specs) if r is not None]
+        missing = [s for s in specs if s.key not in {r["key"] for r in records}]
+        runner.written = written
     ok = write_document(study, args, specs, records, missing, runner)
     print(f"{runner.written} run records written now, {len(records) - runner.written} reused, {len(missing)} missing")
     print(cpu_line(t0, c0, children0))

@@ -4,10 +4,20 @@ loss, regularizers, ...) identically for every method (one seed), and the method
 τ, margins, ...) from a stream seeded by the seed and the method. The settings it returns are
 ordinary runner Settings, so the runner trains, evaluates and caches them like any study's.
 
-    space = SearchSpace(shared={"train.g_lr": [1e-4, 2e-4, 4e-4], "loss.adversarial": ["ls", "hinge"]},
-                        per_method={"d2dce": {"model.d2dce_temperature": [0.25, 0.5, 0.75]}})
+    space = SearchSpace(shared={"train.g_lr": [1e-4, 2e-4, 4e-4], "loss.adversarial": ["ls", "hinge"],
+                                "betas": [{"train.g_betas": [0.5, 0.999], "train.d_betas": [0.5, 0.999]},
+                                          {"train.g_betas": [0.0, 0.9], "train.d_betas": [0.0, 0.9]}]},
+                        per_method={"d2dce": {"model.cond_temperature": [0.25, 0.5, 0.75]}})
     settings = search_settings({"ac_mod": ("mnist5k-quickstart", ("model.conditioning=ac_mod",)),
                                 "d2dce": ("mnist5k-quickstart", ("model.conditioning=d2dce",))}, space, n=8, seed=0)
+
+A choice that is a dict sets several keys at once (the name of its entry, "betas" above, is only
+a name): joint settings such as G's and D's betas, or one regularizer out of R1 / GP / none
+(`{}` sets nothing). With `anchor=True` configuration 0 is the method's own overrides alone (the
+preset's settings: a known-good start no method falls below) and configurations 1..n-1 are drawn.
+A method's `fixed` keys (a value its math requires, e.g. λ = 1) win over drawn values of the same
+key; the draw itself is unchanged, so the other keys of configuration i stay the same for every
+method.
 """
 
 from __future__ import annotations
@@ -17,6 +27,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from runner import Setting
+
+
+def override_key(assignment: str) -> str:
+    return assignment.split("=", 1)[0].strip()
 
 
 def override_value(v) -> str:
@@ -34,24 +48,62 @@ class SearchSpace:
 
     shared: dict[str, Sequence] = field(default_factory=dict)
     per_method: dict[str, dict[str, Sequence]] = field(default_factory=dict)
+    balanced: bool = False
+    """False: every value drawn independently and uniformly. True: each key walks through shuffled
+    permutations of its list (its own seeded stream), so among configurations 1..n every value
+    appears ⌊n/k⌋ or ⌈n/k⌉ times (k values): a small budget still tries every value."""
 
-    def draw(self, method: str, n: int, seed: int) -> list[tuple[str, ...]]:
-        """n override tuples for `method`; configuration i's shared part is the same for every method."""
-        shared, own = random.Random(f"{seed}"), random.Random(f"{seed}/{method}")
+    def draw(self, method: str, n: int, seed: int, fixed: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """n override tuples for `method`; configuration i's shared part is the same for every
+        method, and the first n of a larger draw are the n of a smaller one. Drawn keys named in
+        `fixed` (config keys) are left out."""
+        if self.balanced:
+            columns = [_balanced(v, n, f"{seed}/{k}") for k, v in sorted(self.shared.items())]
+            columns += [_balanced(v, n, f"{seed}/{method}/{k}")
+                        for k, v in sorted(self.per_method.get(method, {}).items())]
+            keys = sorted(self.shared) + sorted(self.per_method.get(method, {}))
+            rows = [[(k, col[i]) for k, col in zip(keys, columns)] for i in range(n)]
+        else:
+            shared, own = random.Random(f"{seed}"), random.Random(f"{seed}/{method}")
+            rows = [[(k, shared.choice(list(v))) for k, v in sorted(self.shared.items())]
+                    + [(k, own.choice(list(v))) for k, v in sorted(self.per_method.get(method, {}).items())]
+                    for _ in range(n)]
         out = []
-        for _ in range(n):
-            choice = [f"{k}={override_value(shared.choice(list(v)))}" for k, v in sorted(self.shared.items())]
-            choice += [f"{k}={override_value(own.choice(list(v)))}"
-                       for k, v in sorted(self.per_method.get(method, {}).items())]
-            out.append(tuple(choice))
+        for row in rows:
+            choice = [a for k, value in row for a in _assignments(k, value)]
+            out.append(tuple(a for a in choice if override_key(a) not in set(fixed)))
         return out
 
 
+def _balanced(values: Sequence, n: int, stream: str) -> list:
+    """n values: successive shuffles of `values` from a generator seeded by `stream`."""
+    rng, out = random.Random(stream), []
+    while len(out) < n:
+        block = list(values)
+        rng.shuffle(block)
+        out += block
+    return out[:n]
+
+
+def _assignments(key: str, value) -> list[str]:
+    """`key=value`, or one assignment per entry of a dict choice (a joint setting)."""
+    if isinstance(value, dict):
+        return [f"{k}={override_value(v)}" for k, v in value.items()]
+    return [f"{key}={override_value(value)}"]
+
+
 def search_settings(methods: dict[str, tuple[str, Sequence[str]]], space: SearchSpace, n: int,
-                    seed: int) -> list[Setting]:
-    """`n` drawn configurations per method ('METHOD cfgNN'); methods: name -> (preset, overrides)."""
+                    seed: int, anchor: bool = False, fixed: dict[str, Sequence[str]] | None = None,
+                    datasets: tuple[str, ...] | None = None) -> list[Setting]:
+    """`n` configurations per method ('METHOD cfgNN'); methods: name -> (preset, overrides).
+    anchor: configuration 0 is the method's overrides alone, 1..n-1 drawn; a drawn key replaces
+    the method's override of the same key, except the keys `fixed[method]` names (the method's
+    value stays, the drawn one is dropped); datasets: every setting's."""
     out = []
     for method, (preset, overrides) in methods.items():
-        for i, drawn in enumerate(space.draw(method, n, seed)):
-            out.append(Setting(f"{method} cfg{i:02d}", preset, tuple(overrides) + drawn))
+        drawn = space.draw(method, n - 1 if anchor else n, seed, (fixed or {}).get(method, ()))
+        for i, extra in enumerate(([()] if anchor else []) + drawn):
+            redrawn = {override_key(a) for a in extra}   # a drawn key replaces the method's own value
+            base = tuple(a for a in overrides if override_key(a) not in redrawn)
+            out.append(Setting(f"{method} cfg{i:02d}", preset, base + extra, datasets=datasets))
     return out

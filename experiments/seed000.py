@@ -1,14 +1,19 @@
 """Seed 000 (Cho, "Training Classifier Gradient Penalty GAN with Codebook Architecture") with
 condgan: labels hidden from training (`data.unlabeled=true`), d_c = 10.
 
-Settings, on MNIST-5k and Fashion-MNIST, several seeds, the same step budget for all:
+Settings, on MNIST-5k (3,000 steps) and Fashion-MNIST (5,000 steps), several seeds, the same step
+budget for every setting of a data set:
   cgpgan             CGPGAN, concat generator input          (preset mnist5k-cgpgan)
   cgpgan+codebook    CGPGAN with the codebook input          (mnist5k-cgpgan-codebook)
   vanilla+codebook   unconditional D, codebook G, uniform categories (mnist5k-vanilla-codebook)
   infogan            InfoGAN, 10 categories + 2 continuous codes (mnist5k-infogan)
-  ca (labeled)       a `ca` GAN trained WITH labels: the labeled reference for FID / precision /
-                     recall (it has no category predictor)
-(Fashion-MNIST: the same presets with `data.name=fashion-mnist`). Every final EMA generator is
+  ac_mod (labeled)   the tuned labeled presets trained WITH labels (mnist5k-quickstart;
+                     fashion-mnist-acmod): the labeled reference for FID / precision / recall (it
+                     has no category predictor); it has learned when its FID is within 2x the
+                     presets' (MNIST-5k 10, Fashion-MNIST 15.5)
+(Fashion-MNIST: the same presets with `data.name=fashion-mnist`). The self-labeled presets keep
+the paper's setting (non-saturating loss + R2, lr 2e-4): the method is the point of these claims;
+the leaderboard's tuned presets will later supply tuned ones. Every final EMA generator is
 scored with FID, precision and recall (domain features, class-balanced categories) and the
 category predictor with clustering ACC (Hungarian) / NMI / ARI on the test split.
 
@@ -36,13 +41,15 @@ from pathlib import Path
 from report import metrics_table, per_seed
 from runner import ROOT, Baseline, Claim, Evaluation, Setting, Study, run_main
 
-MAIN = {  # label -> preset
+LABELED = "ac_mod (labeled)"
+MAIN = {  # label -> preset ({data set: preset} where it differs)
     "cgpgan": "mnist5k-cgpgan",
     "cgpgan+codebook": "mnist5k-cgpgan-codebook",
     "vanilla+codebook": "mnist5k-vanilla-codebook",
     "infogan": "mnist5k-infogan",
-    "ca (labeled)": "mnist5k-cagan",
+    LABELED: {"mnist5k": "mnist5k-quickstart", "fashion-mnist": "fashion-mnist-acmod"},
 }
+STEPS = {"mnist5k": 3000, "fashion-mnist": 5000}
 TABLE = ["fid", "precision", "recall", "cluster_acc", "cluster_nmi", "cluster_ari"]
 CLUSTERING = ["cluster_acc", "cluster_nmi", "cluster_ari"]
 COLLAPSE_RECALL = 0.05
@@ -189,10 +196,15 @@ def sample_figure(run_dir: Path | None, out_png: Path) -> bool:
 
 # --------------------------------------------------------------------------- the study
 def settings(args) -> list[Setting]:
-    out = [Setting(label, preset) for label, preset in MAIN.items()]
+    out = []
+    for label, preset in MAIN.items():
+        if isinstance(preset, dict):  # one row, a preset per data set
+            out += [Setting(label, p, datasets=(ds,)) for ds, p in preset.items()]
+        else:
+            out.append(Setting(label, preset))
     if not args.settings_only:
         out += [Setting(NO_WARMUP, "mnist5k-cgpgan", ("model.prior_warmup=0",), datasets=("mnist5k",), follows="cgpgan"),
-                Setting(UNIFORM, "mnist5k-cgpgan", (f"model.prior_warmup={args.steps}",), datasets=("mnist5k",),
+                Setting(UNIFORM, "mnist5k-cgpgan", (f"model.prior_warmup={args.steps or STEPS['mnist5k']}",), datasets=("mnist5k",),
                         follows="cgpgan")]
         out += [Setting(label, preset, datasets=("mnist5k",), seeds="first", follows="cgpgan")
                 for label, preset in FOUR.items()]
@@ -206,7 +218,7 @@ def report(ctx) -> list[str]:
     for ds in r.groups():
         main = [s for s in MAIN if r.select(s, ds)]
         out += [f"### {ds}\n",
-                f"Labels hidden from training except `ca (labeled)`; final EMA generators, {ctx.args.num_samples} fakes "
+                f"Labels hidden from training except `{LABELED}`; final EMA generators, {ctx.args.num_samples} fakes "
                 "(categories class-balanced), domain features, test split; clustering of the category predictor on "
                 "every test image; mean ± std over seeds. FID: lower is better; the others: higher.\n",
                 metrics_table(r, ds, TABLE, main), "",
@@ -227,7 +239,7 @@ def report(ctx) -> list[str]:
         png = ctx.figure(f"samples_{ds}.png")
         if grids_figure(ctx, ds, main, png):
             out += ["Final sample grids, first seed (self-labeled runs: one column per category, one row per latent; "
-                    f"`ca (labeled)`: one row per class): ![samples]({png.name})\n"]
+                    f"`{LABELED}`: one row per class): ![samples]({png.name})\n"]
         four = [(label, r.select(label, ds)) for label in FOUR if r.select(label, ds)]
         if four:
             cells = []
@@ -245,6 +257,23 @@ def report(ctx) -> list[str]:
     return out
 
 
+NOT_IN_PAPER = "a comparison of ours: the paper reports no baseline clustering"
+
+
+def clustering_claims() -> tuple[Claim, ...]:
+    """Each self-labeled model against each k-means baseline, and CGPGAN against InfoGAN, in every
+    clustering score (ACC, NMI, ARI)."""
+    out = []
+    for metric, what in (("cluster_acc", "ACC"), ("cluster_nmi", "NMI"), ("cluster_ari", "ARI")):
+        for model, name in (("cgpgan", "CGPGAN"), ("cgpgan+codebook", "CGPGAN + codebook"), ("infogan", "InfoGAN")):
+            for base, where in ((KMEANS_RAW, "raw pixels"), (KMEANS_AE, "autoencoder codes")):
+                out.append(Claim(f"{name} clusters better than k-means on {where} ({what})", metric, model, base,
+                                 "higher", source=NOT_IN_PAPER))
+        out.append(Claim(f"CGPGAN clusters better than InfoGAN ({what})", metric, "cgpgan", "infogan", "higher",
+                         source=NOT_IN_PAPER))
+    return tuple(out)
+
+
 CLAIMS = (
     Claim("the codebook raises precision (CGPGAN + codebook vs CGPGAN)", "precision", "cgpgan+codebook", "cgpgan",
           "higher", source="§4"),
@@ -253,12 +282,9 @@ CLAIMS = (
           source="§4, conclusion"),
     Claim("the vanilla GAN with codebook collapses (recall below 0.05)", "recall", "vanilla+codebook", COLLAPSE_RECALL,
           "lower", source="§4, Fig. 1"),
-    Claim("CGPGAN clusters better than k-means on raw pixels (ACC)", "cluster_acc", "cgpgan", KMEANS_RAW, "higher"),
-    Claim("CGPGAN + codebook clusters better than k-means on raw pixels (ACC)", "cluster_acc", "cgpgan+codebook",
-          KMEANS_RAW, "higher"),
-    Claim("CGPGAN clusters better than k-means on autoencoder codes (ACC)", "cluster_acc", "cgpgan", KMEANS_AE,
-          "higher"),
-    Claim("InfoGAN clusters better than k-means on raw pixels (ACC)", "cluster_acc", "infogan", KMEANS_RAW, "higher"),
+    Claim("the vanilla GAN with codebook has a lower recall than CGPGAN + codebook", "recall", "vanilla+codebook",
+          "cgpgan+codebook", "lower", source="§4, Fig. 1"),
+    *clustering_claims(),
 )
 
 
@@ -269,12 +295,12 @@ def add_arguments(ap) -> None:
 
 
 STUDY = Study(
-    name="seed000", title="Seed 000 (CGPGAN with codebook) with condgan", settings=settings, steps=2000,
+    name="seed000", title="Seed 000 (CGPGAN with codebook) with condgan", settings=settings, steps=STEPS,
     datasets=("mnist5k", "fashion-mnist"), evaluation=Evaluation(("fid", "prdc", "clustering"), num_samples=2000),
     series=("prior_g0_*",), claims=CLAIMS, report=report, add_arguments=add_arguments, description=__doc__,
     # The labeled reference has learned when its FID is within 2x the tuned presets' (MNIST-5k
     # quickstart 10, Fashion-MNIST fashion-mnist-acmod 15.5; docs/results/quality/).
-    baseline=Baseline("ca (labeled)", ("fid", "precision", "recall"), learned_metric="fid",
+    baseline=Baseline(LABELED, ("fid", "precision", "recall"), learned_metric="fid",
                       at_most={"mnist5k": 20.0, "fashion-mnist": 31.0}),
 )
 

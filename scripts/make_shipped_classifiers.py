@@ -1,6 +1,6 @@
 """Make the pinned domain classifiers that condgan ships for its embedded data sets.
 
-    .venv/bin/python scripts/make_shipped_classifiers.py                  # all three, writes the files
+    .venv/bin/python scripts/make_shipped_classifiers.py                  # all four, writes the files
     .venv/bin/python scripts/make_shipped_classifiers.py --only digits    # one (the others' entries stay)
     .venv/bin/python scripts/make_shipped_classifiers.py --check          # retrain, compare, write nothing
 
@@ -39,6 +39,7 @@ DATASETS = {
     "mnist5k": DataConfig(name="mnist5k", image_size=28),
     "fashion-mnist": DataConfig(name="fashion-mnist", image_size=28),
     "digits": DataConfig(name="digits", image_size=8),
+    "mnist5k-pairs": DataConfig(name="mnist5k-pairs", image_size=28),
 }
 SEED = 0
 THREADS = 1

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
-from condgan.losses.cgp import (argmax_onehot, cgp_loss, classification_loss, sample_prior,
+from condgan.losses.cgp import (argmax_onehot, cgp_loss, classification_loss, group_log_softmax, sample_prior,
                                 update_prior)
 from condgan.losses.conditioning import CONDITIONING, Labels
 
@@ -38,6 +38,27 @@ def test_cgp_is_differentiable_wrt_classifier():
     assert w.grad is not None and w.grad.abs().sum() > 0
 
 
+def test_cgp_scores_each_group_against_its_own_softmax():
+    """d_l = 2 groups of d_c = 3, Q(x) = per-group softmax(W_g x): the penalty is
+    E ||∇_x (1/2) Σ_g (1 − p_g)²||², p_g the probability of group g's chosen category, with
+    ∇_x (1 − p_g)² = −2 (1 − p_g) p_g (W_{g,k_g} − Σ_j p_{g,j} W_{g,j}). The old reading,
+    (1 − Σ_g p_g)², compares a sum of two probabilities with 1."""
+    torch.manual_seed(1)
+    w = torch.randn(6, 5, dtype=torch.float64)
+    x = torch.randn(4, 5, dtype=torch.float64)
+    k = torch.randint(3, (4, 2))
+    c_f = F.one_hot(k, 3).double().reshape(4, 6)
+    grad = torch.zeros(4, 5, dtype=torch.float64)
+    for g in range(2):
+        wg = w[3 * g:3 * g + 3]
+        p = torch.softmax(x @ wg.t(), 1)
+        pk = p[torch.arange(4), k[:, g]]
+        grad += 0.5 * -2 * (1 - pk)[:, None] * pk[:, None] * (wg[k[:, g]] - p @ wg)
+    expected = grad.square().sum(1).mean()
+    got = cgp_loss(lambda v: v @ w.t(), x, c_f, d_l=2)
+    assert torch.allclose(got, expected, rtol=1e-10), (got, expected)
+
+
 def test_classification_loss_sums_groups():
     logits = torch.tensor([[1., 2., 0., 3.]])
     c_f = torch.tensor([[0., 1., 1., 0.]])
@@ -56,6 +77,15 @@ def test_prior_update_raw_and_normalized():
     # From a non-uniform prior the warm-up pulls it towards uniform: 0.9·0.8 + 0.1·0.5
     assert torch.allclose(update_prior(torch.tensor([[0.8, 0.2]]), probs, 0.9, 1, True),
                           torch.tensor([[0.77, 0.23]]))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_prior_update_keeps_no_graph(normalize):
+    """The prior is a running statistic: updated from predictions that carry Q's graph it must
+    not carry it on (a prior with a graph would chain every step's graph into the next one)."""
+    logits = torch.randn(4, 6, requires_grad=True)
+    prior = update_prior(torch.full((2, 3), 1 / 3), group_log_softmax(logits, 2).exp(), 0.9, 2, normalize)
+    assert not prior.requires_grad and prior.grad_fn is None
 
 
 def test_sample_prior_and_argmax_onehot():
@@ -81,20 +111,54 @@ def test_ca_inner_equals_ca_for_one_group():
     assert torch.allclose(ca.g_loss(fake, lf)[0], inner.g_loss(fake, lf)[0])
 
 
-def test_ca_inner_four_groups_is_inner_product():
-    # d_l = 4 groups of d_c = 2: the loss reads the sum of the 4 chosen logits once.
+def test_ca_inner_four_groups_is_one_gan_per_group():
+    """d_l = 4 groups of d_c = 2: each group's chosen logit D_g·c_g gets the adversarial loss and
+    the groups are averaged (the author's multi-group code); the old reading applied the loss once
+    to the sum of the 4 chosen logits."""
     real = {"cond": torch.tensor([[0.5, -1., 2., 0., 0.1, 0.3, -0.2, 1.]])}
     fake = {"cond": torch.tensor([[1., 0., -1., 0.5, 0., 2., 0.4, -0.4]])}
     cr = torch.tensor([[1., 0, 1, 0, 0, 1, 0, 1]])
     cf = torch.tensor([[0., 1, 1, 0, 1, 0, 1, 0]])
-    sr, sf = 0.5 + 2. + 0.3 + 1., 0. - 1. + 0. + 0.4
-    m = _method("ca_inner", 8)
+    r, f = torch.tensor([0.5, 2., 0.3, 1.]), torch.tensor([0., -1., 0., 0.4])  # chosen logit per group
+    m = CONDITIONING.get("ca_inner")(ADVERSARIAL_LOSSES.get("ns"), 8, 1.0, groups=4)
     d, _ = m.d_loss(real, fake, Labels(None, cr), Labels(None, cf))
-    assert torch.allclose(d, F.softplus(torch.tensor(-sr)) + F.softplus(torch.tensor(sf)))
+    assert torch.allclose(d, F.softplus(-r).mean() + F.softplus(f).mean())
     g, _ = m.g_loss(fake, Labels(None, cf))
-    assert torch.allclose(g, F.softplus(torch.tensor(-sf)))
-    ca_d, _ = _method("ca", 8).d_loss(real, fake, Labels(None, cr), Labels(None, cf))
-    assert not torch.allclose(d, ca_d)  # per-condition sum differs for d_l > 1
+    assert torch.allclose(g, F.softplus(-f).mean())
+    # the penalties differentiate the mean of the chosen logits
+    assert torch.allclose(m.adv_logit(real, Labels(None, cr)), r.mean()[None])
+    # one group (and attribute vectors): the inner product with the whole condition
+    one = _method("ca_inner", 8)
+    assert torch.allclose(one.adv_logit(real, Labels(None, cr)), r.sum()[None])
+
+
+def test_ca_inner_reads_its_groups_from_the_labeling_mode(tiny_config):
+    from condgan.training.build import DataInfo, build_gan
+
+    info = DataInfo((1, 8, 8), 10, False, [str(i) for i in range(10)])
+    cfg = tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.cgp_groups=4",
+                      "model.cgp_categories=2", "data.unlabeled=true")
+    assert build_gan(cfg, info, torch.device("cpu")).method.groups == 4
+    assert build_gan(tiny_config("model.conditioning=ca_inner"), info, torch.device("cpu")).method.groups == 1
+
+
+def test_r2_on_ca_inner_groups_differentiates_the_mean_chosen_logit():
+    """R2 = γ/2 E||∇ (1/d_l) Σ_g D_g·c_g||²: with a linear D (logits W x) the gradient is the mean of
+    the chosen rows of W — d_l² = 16 times smaller in squared norm than the sum's (the old reading,
+    with R2 on the sum of the chosen logits, was that much stronger than the author's setting)."""
+    from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
+
+    torch.manual_seed(0)
+    w = torch.randn(8, 5, dtype=torch.float64)
+    disc = lambda x, cnd: {"cond": x @ w.t()}  # noqa: E731
+    fake = torch.randn(3, 5, dtype=torch.float64)
+    idx = torch.randint(2, (3, 4))
+    cf = F.one_hot(idx, 2).double().reshape(3, 8)
+    m = CONDITIONING.get("ca_inner")(ADVERSARIAL_LOSSES.get("ns"), 8, 1.0, groups=4)
+    ctx = PenaltyContext(disc, m, fake, fake, Labels(None, cf), Labels(None, cf), 10.0)
+    rows = torch.stack([w[2 * torch.arange(4) + idx[i]].mean(0) for i in range(3)])  # (3, 5)
+    expected = 0.5 * 10.0 * rows.square().sum(1).mean()
+    assert torch.allclose(REGULARIZERS.get("r2")(ctx), expected)
 
 
 # ------------------------------------------------------------------ the classifier labeling mode
@@ -187,3 +251,113 @@ def test_codebook_with_classifier_groups(tiny_config):
     assert tuple(gan.generator.codebook.pages.shape) == (2, 4, 8)
     cnd = torch.tensor([[1., 0, 0, 0, 0, 0, 1, 0]])
     assert gan.generator(torch.randn(1, cfg.model.z_dim), cnd).shape == (1, 1, 8, 8)
+
+
+def _mode(tiny_config, *extra):
+    from condgan.training.labeling import ClassifierLabeling
+
+    cfg = tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=4",
+                      "data.unlabeled=true", *extra)
+    return ClassifierLabeling(cfg, None, 0, False, torch.device("cpu"), sample_shape=(1, 8, 8))
+
+
+class _FixedQ(torch.nn.Module):
+    """A classifier that returns the logits it is given as the image batch (B, d_l·d_c)."""
+
+    def forward(self, x):
+        return x
+
+
+def test_warmup_normalizes_the_reals_targets_and_the_prior_until_its_last_step(tiny_config):
+    """Until step model.prior_warmup the reals' categories are the argmax of the normalized
+    predictions c − batchmean(c) + 1/d_c (seed 000 Eqs. 9–10, as the author's code does), and the
+    prior update uses them; from that step on both use the raw predictions. Both reals here
+    prefer category 0; normalized, the second prefers category 1."""
+    mode = _mode(tiny_config, "model.cgp_categories=2", "model.prior_warmup=2", "model.prior_decay=0.5")
+    mode.q = _FixedQ()
+    logits = torch.tensor([[0.9, 0.1], [0.6, 0.4]]).log()
+    for step, want_y, normalized in ((0, [0, 1], True), (1, [0, 1], True), (2, [0, 0], False)):
+        labels = mode.real(logits, None)
+        assert labels.y.tolist() == want_y, step
+        before = mode.prior.clone()
+        mode.update(step)
+        if normalized:
+            assert torch.allclose(mode.prior, before), step  # uniform stays uniform
+        else:  # 0.5·0.5 + 0.5·mean(0.9, 0.6)
+            assert torch.allclose(mode.prior, torch.tensor([[0.625, 0.375]])), step
+    # the warm-up state is checkpointed: a mode restored after the warm-up stays out of it
+    restored = _mode(tiny_config, "model.cgp_categories=2", "model.prior_warmup=2", "model.prior_decay=0.5")
+    restored.q = _FixedQ()
+    assert restored.warming_up is True
+    restored.load_state_dict(mode.state_dict())
+    assert restored.warming_up is False
+    assert _mode(tiny_config, "model.cgp_categories=2").warming_up is False  # no warm-up at all
+
+
+def test_real_labels_per_group(tiny_config):
+    """Reals get one argmax per group; class indices y exist only for a single group (a joint
+    argmax over all groups would name one category of one group)."""
+    mode = _mode(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3")
+    mode.q = _FixedQ()
+    labels = mode.real(torch.tensor([[0., 2, 1, 3, 0, 0], [1., 0, 0, 0, 0, 5]]), None)
+    assert labels.y is None
+    assert labels.cnd.tolist() == [[0, 1, 0, 1, 0, 0], [1, 0, 0, 0, 0, 1]]
+    one = _mode(tiny_config, "model.cgp_categories=3")
+    one.q = _FixedQ()
+    assert one.real(torch.tensor([[0., 2, 1], [3., 0, 0]]), None).y.tolist() == [1, 0]
+
+
+def test_fakes_draw_their_categories_from_the_learned_prior(tiny_config):
+    mode = _mode(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3")
+    mode.prior = torch.tensor([[0., 0., 1.], [1., 0., 0.]])
+    labels = mode.fake(50, torch.Generator().manual_seed(0))
+    assert labels.y is None
+    assert (labels.cnd == torch.tensor([0., 0, 1, 1, 0, 0])).all()
+
+
+def test_q_is_trained_towards_the_fakes_categories_with_both_terms(tiny_config):
+    """train_networks: L_cls and L_cgp of Q on the fakes and their c_f (not another condition),
+    weighted by model.cgp_cls_weight / model.cgp_weight, and both reach Q's optimizer."""
+    torch.manual_seed(0)
+    fake = torch.randn(6, 1, 8, 8)
+    c_f = F.one_hot(torch.tensor([0, 1, 2, 3, 4, 5]), 10).float()
+    labels = Labels(c_f.argmax(1), c_f)
+    for cls_w, cgp_w in ((1.0, 0.0), (0.0, 10.0)):
+        mode = _mode(tiny_config, f"model.cgp_cls_weight={cls_w}", f"model.cgp_weight={cgp_w}")
+        logits = mode.q(fake).detach()
+        want_cls = -(F.log_softmax(logits, 1) * c_f).sum(1).mean()
+        want_cgp = cgp_loss(mode.q, fake, c_f, d_l=1).detach()
+        before = [p.detach().clone() for p in mode.q.parameters()]
+        logs = mode.train_networks(fake, labels)
+        assert torch.allclose(logs["q_cls"], want_cls) and torch.allclose(logs["q_cgp"], want_cgp)
+        assert torch.allclose(logs["q_loss"], cls_w * want_cls + cgp_w * want_cgp)
+        assert any(not torch.equal(a, b) for a, b in zip(before, mode.q.parameters())), (cls_w, cgp_w)
+    mode = _mode(tiny_config, "model.cgp_cls_weight=0", "model.cgp_weight=0")
+    before = [p.detach().clone() for p in mode.q.parameters()]
+    mode.train_networks(fake, labels)
+    assert all(torch.equal(a, b) for a, b in zip(before, mode.q.parameters()))
+
+
+def test_restored_predictor_gives_joint_probabilities_of_the_groups(tiny_config):
+    """For d_l = 2 groups of d_c = 3 the category probabilities are the d_c^d_l = 9 products
+    p_0[a]·p_1[b] at index 3a + b (a softmax over all 6 logits would be something else)."""
+    from condgan.training.build import DataInfo
+    from condgan.training.labeling import ClassifierLabeling
+
+    mode = _mode(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3")
+    info = DataInfo((1, 8, 8), 0, False, [])
+    probs = ClassifierLabeling.restored_predictor(mode_cfg(tiny_config, "model.cgp_groups=2", "model.cgp_categories=3"),
+                                                  info, {"labeling": mode.state_dict()}, None, None,
+                                                  torch.device("cpu"))
+    x = torch.randn(5, 1, 8, 8)
+    logits = mode.q(x).detach()
+    p0, p1 = logits[:, :3].softmax(1), logits[:, 3:].softmax(1)
+    want = torch.stack([p0[:, a] * p1[:, b] for a in range(3) for b in range(3)], 1)
+    got = probs(x)
+    assert got.shape == (5, 9) and torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(ClassifierLabeling.predictor(mode.q, 2)(x), want.argmax(1))
+
+
+def mode_cfg(tiny_config, *extra):
+    return tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=4",
+                       "data.unlabeled=true", *extra)

@@ -51,9 +51,15 @@ def test_train_sample_cluster_evaluate(cgp_run, tmp_path, capsys):
     assert "cluster_acc" in capsys.readouterr().out
     assert main(["evaluate", str(cgp_run), "--num-samples", "50", "--metrics", "fid,clustering",
                  "--out", str(tmp_path / "e.json")]) == 0
-    metrics = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    result = json.loads((tmp_path / "e.json").read_text())
+    metrics = result["metrics"]
     assert {"fid", "cluster_acc", "cluster_nmi", "cluster_ari"} <= metrics.keys()
     assert metrics["cluster_acc"] == pytest.approx(summary["cluster_acc"], abs=1e-9)  # same Q, same test images
+    assert result["category_prior"] == "learned"
+    assert main(["evaluate", str(cgp_run), "--num-samples", "50", "--metrics", "fid", "--category-prior", "uniform",
+                 "--out", str(tmp_path / "u.json")]) == 0
+    uniform = json.loads((tmp_path / "u.json").read_text())
+    assert uniform["category_prior"] == "uniform"
 
 
 def _write_images(directory, n, seed=0):
@@ -116,3 +122,106 @@ def test_cgpgan_prior_is_logged(cgp_run):
     prior = [last[f"prior_g0_{c}"] for c in range(10)]
     assert sum(prior) == pytest.approx(1.0, abs=1e-5)
     assert torch.tensor(prior).min() > 0
+
+
+@pytest.fixture(scope="module")
+def cgp_run_batch_coupled_d(tmp_path_factory):
+    """A CGPGAN run whose D has the minibatch standard-deviation channel and batch norm."""
+    run = tmp_path_factory.mktemp("cgp_mbstd") / "R"
+    assert main(["train", "mnist5k-cgpgan", *TINY_CGP, "--set", "model.d_minibatch_std=4",
+                 "--set", "model.d_norm=batch", "--set", "train.steps=2", "--out", str(run)]) == 0
+    return run
+
+
+def test_q_leaves_out_ds_batch_coupled_layers(cgp_run_batch_coupled_d):
+    from condgan.nets.layers import MinibatchStdDev
+    from condgan.training.checkpoint import load_checkpoint
+    from condgan.training.labeling import build_classifier
+    from condgan.training.restore import load_generator
+
+    state = load_checkpoint(cgp_run_batch_coupled_d / "checkpoints" / "last.pt")
+    assert any("running_mean" in k for k in state["discriminator"])  # D has batch norm
+    assert not any("running_mean" in k for k in state["labeling"]["q"])  # Q has none
+    trained = load_generator(cgp_run_batch_coupled_d)
+    q = build_classifier(trained.cfg, trained.info.sample_shape, 10)
+    assert not any(isinstance(m, (MinibatchStdDev, torch.nn.BatchNorm2d)) for m in q.modules())
+
+
+def test_cluster_gives_an_image_the_same_category_alone_and_in_a_batch(cgp_run_batch_coupled_d, tmp_path):
+    """`condgan cluster` on one image and on a folder of 64 images that contains it: the same
+    category and probabilities (Q once inherited D's minibatch-stddev channel)."""
+    from condgan.config import load_config
+    from condgan.data import load_dataset
+
+    data = load_dataset(load_config("mnist5k-cgpgan", []).data, "test")
+    many, one = tmp_path / "many", tmp_path / "one"
+    many.mkdir()
+    one.mkdir()
+    for i in range(64):
+        arr = ((data.images[i, 0].numpy() + 1) * 127.5).round().astype(np.uint8)
+        Image.fromarray(arr, "L").save(many / f"img{i:02d}.png")
+    (one / "img07.png").write_bytes((many / "img07.png").read_bytes())
+    for folder in (many, one):
+        assert main(["cluster", str(cgp_run_batch_coupled_d), "--data-root", str(folder),
+                     "--out", str(tmp_path / f"{folder.name}.csv")]) == 0
+    rows_many = {r[0].rsplit("/", 1)[-1]: r[1:] for r in read_csv(tmp_path / "many.csv")[1:]}
+    row_one = read_csv(tmp_path / "one.csv")[1]
+    alone, in_batch = [float(v) for v in row_one[2:]], [float(v) for v in rows_many["img07.png"][1:]]
+    assert row_one[1] == rows_many["img07.png"][0]  # category
+    assert alone == pytest.approx(in_batch, abs=1e-6)  # confidence and p_0..p_9
+    # the predictor itself: every image alone equals the batch of 64
+    from condgan.training.restore import load_generator
+
+    trained = load_generator(cgp_run_batch_coupled_d)
+    x = data.images[:64]
+    together = trained.category_probabilities(x)
+    apart = torch.cat([trained.category_probabilities(x[i:i + 1]) for i in range(64)])
+    assert torch.allclose(together, apart, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", [["model.labeling=dynamic", "model.conditioning=ac"],
+                                  ["model.labeling=infogan", "model.conditioning=none", "data.unlabeled=true"]])
+def test_modes_that_read_categories_from_d_refuse_its_minibatch_stddev(tiny_config, mode):
+    from condgan.errors import CondganError
+
+    with pytest.raises(CondganError, match="model.d_minibatch_std=4 makes D's output"):
+        tiny_config(*mode, "model.d_minibatch_std=4")
+    tiny_config(*mode, "model.d_norm=batch")  # batch norm is per sample in eval mode
+
+
+def test_evaluation_draws_categories_from_the_learned_prior(cgp_run, tmp_path):
+    """Evaluating a CGPGAN run (the generator called without a condition) draws each fake's
+    category from the prior P(C) the run learned (seed 000 §2), not uniformly; uniform stays an
+    option. Here the checkpoint's prior puts all mass on category 3."""
+    import shutil
+
+    from condgan.evaluation.sources import category_requests
+    from condgan.training.checkpoint import load_checkpoint, save_checkpoint
+    from condgan.training.restore import load_generator
+
+    run = tmp_path / "R"
+    shutil.copytree(cgp_run, run)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    state["labeling"]["prior"] = torch.zeros(1, 10)
+    state["labeling"]["prior"][0, 3] = 1.0
+    save_checkpoint(run / "checkpoints" / "last.pt", state)
+    seen = {}
+    for how in ("learned", "uniform"):
+        trained = load_generator(run, category_prior=how)
+        recorder = _Recorder(trained.generator.generator)
+        trained.generator.generator = recorder
+        trained.generator(torch.randn(20, trained.cfg.model.z_dim), None)
+        seen[how] = recorder.conditions[-1].argmax(1).tolist()
+        assert ("learned prior" if how == "learned" else "equally often") in category_requests(trained)
+    assert seen["learned"] == [3] * 20
+    assert seen["uniform"] == [i % 10 for i in range(20)]
+
+
+class _Recorder(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.conditions = inner, []
+
+    def forward(self, z, cnd):
+        self.conditions.append(cnd)
+        return self.inner(z, cnd)

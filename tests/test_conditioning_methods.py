@@ -521,3 +521,53 @@ def test_class_logits_for_dynamic_labeling(name, logits_key):
     out = {logits_key: t(REAL_L if logits_key == "logits" else [l[:K] for l in REAL_L])}
     assert m.has_class_logits
     assert m.class_logits(out).tolist() == [l[:K] for l in REAL_L]
+
+
+# ------------------------------------------------------------------ published defaults
+@pytest.mark.parametrize("name, weight, temperature", [
+    ("d2dce", 0.5, 0.5),   # seed 004 App. C.2, CIFAR-10: λ = τ = 0.5
+    ("2c", 1.0, 1.0),      # the ContraGAN authors' configurations: λ = 1, τ = 1.0
+    ("ac", 1.0, None), ("ac_mod", 1.0, None), ("tac", 1.0, None), ("am", 1.0, None),
+])
+def test_unset_options_take_the_methods_published_defaults(name, weight, temperature):
+    """`model.cond_weight` / `model.cond_temperature` unset: each method's paper's value (they
+    were one shared λ = 1, τ = 0.5, which is neither D2D-CE's λ nor 2C's τ)."""
+    m = CONDITIONING.get(name).from_config(cfg(f"model.conditioning={name}"), ADVERSARIAL_LOSSES.get("hinge"), 10)
+    assert m.cond_weight == weight
+    if temperature is not None:
+        assert m.temperature == temperature
+    assert CONDITIONING.get(name).from_config(
+        cfg(f"model.conditioning={name}", "model.cond_weight=0.25"), ADVERSARIAL_LOSSES.get("hinge"), 10).cond_weight == 0.25
+
+
+@pytest.mark.parametrize("name", ["2c", "d2dce"])
+def test_feature_normalized_losses_read_the_labels_g_and_the_data_gave(name, tiny_config, tmp_path):
+    """No label mix-up on the 2c / d2dce path: in a training step the class loss on reals gets the
+    batch's dataset labels, the one on fakes the labels G was conditioned on (the same rows), and
+    its positive similarity is f_i·v_{y_i} with v the normalized class-embedding row y_i."""
+    import torch.nn.functional as F
+
+    from condgan.training.trainer import Trainer
+
+    trainer = Trainer(tiny_config(f"model.conditioning={name}", "model.cond_proj_dim=16", "train.steps=1"),
+                      tmp_path / "run", progress=False)
+    trainer.setup()
+    try:
+        calls, g_conditions = [], []
+        class_loss, g_forward = trainer.method.class_loss, trainer.G.forward
+        proxies = trainer.D.heads["embed"].proxies.weight
+        trainer.method.class_loss = lambda embed, y: (calls.append((embed.detach(), y, F.normalize(proxies.detach().clone(), dim=1)))
+                                                      or class_loss(embed, y))
+        trainer.G.forward = lambda z, cnd: g_conditions.append(cnd) or g_forward(z, cnd)
+        real_batches = []
+        real_batch = trainer.gan_step.real_batch
+        trainer.gan_step.real_batch = lambda: real_batches.append(real_batch()) or real_batches[-1]
+        trainer.train_step()
+    finally:
+        trainer.close()
+    (embed_r, y_r, v_r), (embed_f, y_f, v_f) = calls  # D step on reals, G step on fakes
+    assert torch.equal(y_r, real_batches[0][1].y)
+    assert torch.equal(y_f, g_conditions[-1].argmax(1))  # the G step's fakes
+    for embed, y, v in ((embed_r, y_r, v_r), (embed_f, y_f, v_f)):
+        f, _, positive = trainer.method.split(embed, y)
+        torch.testing.assert_close(positive, (f * v[y]).sum(1), rtol=1e-5, atol=1e-6)

@@ -19,7 +19,7 @@ def cfg(**kw) -> DataConfig:
 
 
 def test_registered_sources():
-    assert set(DATASETS.names()) == {"mnist5k", "fashion-mnist", "digits", "folder", "cifar10",
+    assert set(DATASETS.names()) == {"mnist5k", "mnist5k-pairs", "fashion-mnist", "digits", "folder", "cifar10",
                                       "ring2d", "grid2d", "mog1d"}
 
 
@@ -120,6 +120,19 @@ def test_class_fractions_give_55_percent_zeros():
 def test_classes_and_fractions_combine():
     data = load_dataset(cfg(name="mnist5k", classes=[0, 1], class_fractions=[1.0, 0.5]), "test")
     assert torch.bincount(data.labels).tolist() == [50, 25]
+
+
+def test_train_images_subsets_the_train_split_only():
+    full = load_dataset(cfg(name="mnist5k"), "train")
+    data = load_dataset(cfg(name="mnist5k", train_images=500), "train")
+    assert torch.bincount(data.labels).tolist() == [round(n * 500 / len(full)) for n in torch.bincount(full.labels).tolist()]
+    assert len(data) == pytest.approx(500, abs=5)
+    rows = {tuple(x.flatten()[::50].tolist()) for x in full.images}
+    assert all(tuple(x.flatten()[::50].tolist()) in rows for x in data.images[:20])   # a subset of the train split
+    assert len(load_dataset(cfg(name="mnist5k", train_images=500), "test")) == len(load_dataset(cfg(name="mnist5k"), "test"))
+    assert torch.equal(load_dataset(cfg(name="mnist5k", train_images=500), "train").images, data.images)
+    with pytest.raises(CondganError, match="train_images"):
+        validate_data_config(cfg(name="mnist5k", train_images=0))
 
 
 def test_digit_attributes_are_multi_hot():

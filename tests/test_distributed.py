@@ -197,19 +197,24 @@ def test_plain_batchnorm_reverts_sync_batchnorm():
     torch.testing.assert_close(plain.eval()(x), net.eval()(x))
 
 
+def check_two_rank_resume(tmp_path, cfg, steps: int) -> None:
+    """Two ranks: `steps` straight into tmp_path/straight, and steps/2 then resumed to `steps` into
+    tmp_path/resumed (`cfg(steps)` → Config); the final G and D are equal bit for bit."""
+    spawn(workers.train_runs, [(cfg(steps), str(tmp_path / "straight")), (cfg(steps // 2), str(tmp_path / "resumed")),
+                               (cfg(steps), str(tmp_path / "resumed"))])
+    straight, resumed = (torch.load(tmp_path / name / "final.pt") for name in ("straight", "resumed"))
+    for net in ("G", "D"):
+        for key, value in straight[net].items():
+            assert torch.equal(value, resumed[net][key]), (net, key)
+
+
 @pytest.mark.slow
 def test_two_rank_resume_is_bit_identical(tmp_path):
     """Per-rank noise (R1's inputs, DiffAugment) and batch-norm buffers are restored: 2 + 2 steps
     resumed equal 4 steps uninterrupted, bit for bit."""
     extra = ["train.threads=1", "reg.r1=1", "train.diffaugment=[translation,cutout]", "model.d_norm=batch",
              "train.batch_size=8", "train.checkpoint_every=2"]
-    cfg = lambda steps: load_config({}, tiny_overrides(*extra, f"train.steps={steps}"))  # noqa: E731
-    spawn(workers.train_runs, [(cfg(4), str(tmp_path / "straight")), (cfg(2), str(tmp_path / "resumed")),
-                               (cfg(4), str(tmp_path / "resumed"))])
-    straight, resumed = (torch.load(tmp_path / name / "final.pt") for name in ("straight", "resumed"))
-    for net in ("G", "D"):
-        for key, value in straight[net].items():
-            assert torch.equal(value, resumed[net][key]), (net, key)
+    check_two_rank_resume(tmp_path, lambda steps: load_config({}, tiny_overrides(*extra, f"train.steps={steps}")), 4)
     state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] == 4 and state["world_size"] == 2
     assert not torch.equal(state["rng"]["ranks"][0]["noise"], state["rng"]["ranks"][1]["noise"])

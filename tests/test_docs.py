@@ -138,6 +138,21 @@ def test_results_are_one_folder_per_study_with_a_readme():
         assert study.name in (RESULTS / "README.md").read_text(), f"docs/results/README.md does not list {study.name}"
 
 
+def test_every_reproduction_opens_with_its_budget_and_baseline():
+    """A reader meets the budget and the baseline's reached quality before any verdict: the first
+    section of every seed study's README is its budget, and it names the baseline (or reference)
+    and says whether it learned."""
+    studies = sorted(RESULTS.glob("seed*/README.md"))
+    assert len(studies) >= 4
+    for path in studies:
+        text = path.read_text()
+        first = re.search(r"^## (.*)$", text, re.M)
+        assert first and first[1].startswith("Budget"), f"{path.relative_to(ROOT)} opens with '{first and first[1]}'"
+        section = text[first.end():text.find("\n## ", first.end())]
+        assert re.search(r"baseline|reference", section), f"{path.relative_to(ROOT)}: no baseline in the budget section"
+        assert re.search(r"learned|learn\b|fit", section), f"{path.relative_to(ROOT)}: no word on whether it learned"
+
+
 def verdict_lines() -> list[tuple[str, str]]:
     return [(f"{p.relative_to(ROOT)}:{i}", line) for p in sorted(RESULTS.rglob("*.md"))
             for i, line in enumerate(p.read_text().splitlines(), 1) if VERDICT.search(line)]
@@ -180,3 +195,47 @@ def test_welch_intervals_in_the_documents_follow_from_their_numbers():
         assert abs(e.low - float(low)) <= tol and abs(e.high - float(high)) <= tol, (where, e.low, e.high, line[:160])
         checked += 1
     assert checked > 30
+
+
+def test_methods_doc_defaults_table_matches_the_code():
+    """docs/methods.md's table of defaults states the λ and τ each method takes when
+    `model.cond_weight` / `model.cond_temperature` are unset; they must be the code's."""
+    from condgan.losses.conditioning import CONDITIONING
+
+    text = METHODS.read_text()
+    section = text[text.index("### Defaults and their sources"):text.index("### Notes that matter")]
+    rows = [r for r in section.splitlines() if r.startswith("| `")]
+    checked = set()
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        names = re.findall(r"`([^`]+)`", cells[0])
+        weight = re.match(r"([0-9.]+)", cells[1])
+        tau = re.search(r"τ = ([0-9.]+)", cells[2])
+        assert cells[3] != "" and (cells[3] != "—" or weight is None), row  # a source for every default
+        for name in names:
+            cls = CONDITIONING.get(name)
+            if weight:
+                assert cls.default_cond_weight == float(weight.group(1)), name
+            if tau:
+                assert cls.default_temperature == float(tau.group(1)), name
+            checked.add(name)
+    assert set(CONDITIONING.names()) <= checked
+
+
+def test_methods_doc_warns_of_2cs_unintended_classes_where_methods_are_chosen():
+    """The 2c row of the methods table and the notes point at the warning, and the warning points
+    at the study that shows it (seed 004's unintended-class claim, reproduced)."""
+    text = METHODS.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `2c` |"))
+    assert "#2c-draws-unintended-classes" in row
+    section = text[text.index("#### 2C draws unintended classes"):]
+    section = section[:section.index("\n## ")]
+    assert "results/seed004/2c_unintended_classes.md" in section and "d2dce" in section
+    assert "2c-draws-unintended-classes" in (ROOT / "README.md").read_text()
+
+
+def test_no_merge_notes_left_in_docs_or_code():
+    """A `<!-- merge: ... -->` note is an instruction to whoever merges, not documentation."""
+    files = list(repository_markdown()) + sorted((ROOT / "condgan").rglob("*.py"))
+    left = [str(p.relative_to(ROOT)) for p in files if re.search(r"<!--\s*merge|#\s*merge:", p.read_text())]
+    assert not left, left

@@ -151,6 +151,20 @@ class PerfectGenerator(torch.nn.Module):
         return torch.stack(out)
 
 
+def test_a_limited_data_run_is_scored_against_the_full_data(cache):
+    """data.train_images shapes what the GAN trains on only: the real reference (here the train
+    split) and the domain classifier are those of the full data set."""
+    from condgan.data import load_dataset
+    from condgan.evaluation import Evaluator
+
+    full = load_config({}, tiny_overrides("data.image_size=16"))
+    limited = load_config({}, tiny_overrides("data.image_size=16", "data.train_images=100"))
+    a, b = (Evaluator(c.data, 10, "domain", 100, ["fid"], real_split="train") for c in (full, limited))
+    assert len(load_dataset(limited.data, "train")) < 110
+    assert b.real.key == a.real.key and len(b.real) == len(load_dataset(full.data, "train"))
+    assert b.extractor.id == a.extractor.id                       # the same classifier (cache key)
+
+
 def test_perfect_generator_on_imbalanced_data_scores_am_near_zero(cache):
     # ~53 % zeros in the train split (all zeros, 1/10 of every other digit)
     from condgan.data import load_dataset

@@ -20,7 +20,8 @@ import runner  # noqa: E402
 import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
-STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "quality_sweep", "fid_sanity", "precision_curves", "canon"]
+STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "seed004_2c", "quality_sweep", "fid_sanity",
+               "precision_curves", "leaderboard", "limited_data", "canon"]
 
 
 class FakeTraining:
@@ -90,6 +91,17 @@ def test_grid_expands_settings_datasets_and_seeds():
     good = next(s for s in specs if s.setting == "good" and s.seed == 1 and s.group == "mnist5k")
     assert good.overrides == ("data.name=mnist5k", "model.conditioning=ca", "train.steps=7", "seed=1")
     assert good.key.startswith("mnist5k-good-7st-s1-")
+
+
+def test_steps_per_data_set_unless_given():
+    study = toy_study(steps={"mnist5k": 30, "fashion-mnist": 50})
+    specs, args = grid(study)
+    steps = {(s.group, s.steps) for s in specs if s.preset}
+    assert steps == {("mnist5k", 30), ("fashion-mnist", 50)} and args.steps is None
+    assert all(f"train.steps={s.steps}" in s.overrides for s in specs if s.preset)
+    specs, args = grid(study, "--steps", "8")
+    assert {s.steps for s in specs if s.preset} == {8} and args.steps == 8
+    assert grid(toy_study())[1].steps == 7   # a single budget is args.steps, as before
 
 
 def test_settings_filter_keeps_followers_and_references():
@@ -203,8 +215,9 @@ def study_grids():
 @pytest.mark.parametrize("name,study", list(study_grids()), ids=lambda x: x if isinstance(x, str) else "")
 def test_study_grids_use_real_presets_and_keys(name, study):
     """Every run of every study's default grid resolves to a valid config (presets exist, override
-    keys and values are valid), keys are unique, and every claim names settings of the grid."""
-    from condgan.config import load_config
+    keys and values are valid, combinations allowed), keys are unique, and every claim names
+    settings of the grid."""
+    from condgan.validation import load_config
 
     specs, args = grid(study)
     assert specs, name
@@ -256,6 +269,7 @@ class RichFake(FakeTraining):
             row = {"step": step, "d_loss": 0.5 + 0.01 * (step % 3), "g_loss": 0.4, "diag_feature_norm": 7.0 + step,
                    "diag_cond_grad_norm": 2.0, "eval": {"intra_fid": 300.0 - step, "class_tv": 0.3}}
             row.update({f"prior_g0_{c}": 0.1 for c in range(10)})
+            row.update({"ada_p": 0.01 * step, "ada_rt": 0.6, "apa_p": 0.005 * step, "apa_rt": 0.6})
             rows.append(row)
         (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return info
@@ -282,6 +296,14 @@ def fake_modes(run_dir, spec, args):
     return {"modes_recovered": 6.0 + (spec.seed or 0), "high_quality": 0.7, "scatter": [[0.0, 2.0], [2.0, 0.0]]}
 
 
+def fake_confusion(run_dir, spec, args):
+    """A 2c-like confusion: every requested class drawn as the next class."""
+    import seed004_2c
+
+    confusion = [[500 if j == (i + 1) % 10 else 0 for j in range(10)] for i in range(10)]
+    return {"confusion": confusion, **seed004_2c.dominant_classes(confusion)}
+
+
 def fake_fid_pair(spec, args):
     return {"fid_train_vs_test": 0.2, "fid_train_vs_untrained": 800.0, "n_train": 10, "n_test": 10,
             "extractor": "fake", "extractor_test_accuracy": 0.9, "feature_dims": 128, "data": "fashion-mnist"}
@@ -301,7 +323,9 @@ def test_every_study_builds_its_document_from_fake_runs(name, study, tmp_path, m
         monkeypatch.setattr(study, "measure", fake_mog)
     if study.measure is not None and study.part == "modes":
         monkeypatch.setattr(study, "measure", fake_modes)
-    part = [study.part] if study.part else []
+    if hasattr(module, "confusion_measure"):
+        monkeypatch.setattr(study, "measure", fake_confusion)
+    part = [study.part] if study.part and hasattr(module, "STUDIES") else []  # a single study takes no part
     argv = part + ["--seeds", "0", "1", "--runs", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
     fake = RichFake()
     studies = getattr(module, "STUDIES", None) or module.STUDY
@@ -314,3 +338,34 @@ def test_every_study_builds_its_document_from_fake_runs(name, study, tmp_path, m
         assert (docs / target).exists(), target
     if study.claims:
         assert "95 % CI [" in text
+
+
+def test_dominant_classes_by_hand():
+    import seed004_2c
+
+    right = seed004_2c.dominant_classes([[3, 1], [0, 4]])
+    assert right["dominant"] == [0, 1] and right["dominant_share"] == pytest.approx((0.75 + 1.0) / 2)
+    assert right["wrong_dominant_fraction"] == 0 and right["permutation"] == 1.0
+    collapsed = seed004_2c.dominant_classes([[1, 3], [0, 4]])
+    assert collapsed["dominant"] == [1, 1] and collapsed["wrong_dominant_fraction"] == 0.5
+    assert collapsed["permutation"] == 0.0
+
+
+def test_the_2c_study_finds_its_committed_records():
+    """The 2c study's records (converted from its first driver, not re-trained) match the study's
+    declaration, so --report-only and a re-run reuse them; their confusions agree with their
+    conditional accuracy and their dominant-class metrics."""
+    import seed004_2c
+
+    study, args = runner.parse({"part": seed004_2c.STUDY}, [])
+    specs = runner.build_grid(study, args)
+    records = [runner.Runner(study, args).cached(s) for s in specs]
+    assert all(records), [s.key for s, r in zip(specs, records) if r is None]
+    for rec in records:
+        confusion = rec["extra"]["confusion"]
+        assert sum(map(sum, confusion)) == study.evaluation.num_samples
+        accuracy = sum(confusion[i][i] for i in range(10)) / study.evaluation.num_samples
+        assert accuracy == pytest.approx(rec["metrics"]["conditional_accuracy"], abs=1e-6)
+        mapping = seed004_2c.dominant_classes(confusion)
+        for key in ("dominant_share", "wrong_dominant_fraction", "permutation"):
+            assert rec["metrics"][key] == pytest.approx(mapping[key], abs=1e-6), key

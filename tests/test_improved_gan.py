@@ -188,3 +188,39 @@ def test_virtual_batch_norm_trains_and_is_generator_only(tiny_config, tmp_path):
         tiny_config("model.d_norm=virtual_batch")
     with pytest.raises(CondganError, match="model.vbn_reference"):
         tiny_config("model.g_norm=virtual_batch", "model.vbn_reference=0")
+
+
+# --------------------------------------------------------------------------- with the step's hooks
+def test_extension_state_and_hook_state_both_resume_bit_identically(tiny_config, tmp_path):
+    """A step extension (historical averaging: checkpoint entry 'extensions') next to the step's
+    stateful hooks (LeCam's anchors: entry 'phases') and a lazy DRAGAN phase (its own D step every
+    2nd iteration, D's lr · 2/3): a run cut at step 3 and resumed ends where the uncut run ends."""
+    cfg = tiny_config("reg.historical_averaging=0.01", "reg.lecam=0.1", "reg.dragan=1", "reg.d_interval=2")
+    full, logs = _train(cfg, tmp_path / "full", 5)
+    assert [p.name for p in full.gan_step.phases] == ["D", "D_reg", "G", "G_ema", "labeling"]
+    assert full.opt_d.param_groups[0]["lr"] == pytest.approx(cfg.train.d_lr * 2 / 3)
+    assert ["d_dragan_penalty" in r for r in logs] == [True, False, True, False, True]
+    assert all("d_lecam" in r and "d_historical_averaging" in r for r in logs)
+    _train(cfg, tmp_path / "cut", 3)
+    resumed, rest = _train(cfg, tmp_path / "cut", 5)
+    assert rest == logs[3:]
+    from condgan.training.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert set(saved["phases"]) == {"lecam"} and set(saved["extensions"]) == {"historical_averaging"}
+    a, b = full.gan_step.state_dict(), resumed.gan_step.state_dict()
+    assert a.keys() == b.keys() == {"lecam"}
+    for key in a["lecam"]:
+        assert torch.equal(torch.as_tensor(a["lecam"][key]), torch.as_tensor(b["lecam"][key]))
+    ha, again = full.gan_step.extensions[0], resumed.gan_step.extensions[0]
+    for x, y in zip(ha.d_history.mean + ha.g_history.mean, again.d_history.mean + again.g_history.mean):
+        assert torch.equal(x, y)
+    for net in ("G", "D"):
+        for x, y in zip(getattr(full, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
+            assert torch.equal(x, y)
+
+
+def test_every_extension_is_named_by_its_registry_key():
+    """The name keys the extension's state in the checkpoint: two extensions sharing one (the
+    base class's) would restore each other's state."""
+    assert all(STEP_EXTENSIONS.get(name).name == name for name in STEP_EXTENSIONS.names())

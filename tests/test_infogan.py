@@ -120,6 +120,23 @@ def test_category_generator_cycles_through_the_categories_without_a_condition():
     assert seen[-1] is given
 
 
+def test_category_generator_draws_from_a_prior_per_group_deterministically():
+    """With a prior (d_l, d_c), rows without a condition get per-group categories drawn from it,
+    from a generator seeded by the seed and the batch's latents (so repeated calls agree)."""
+    seen = []
+    prior = torch.tensor([[0., 0., 1.], [0.5, 0.5, 0.]])
+    g = CategoryGenerator(lambda z, cnd: seen.append(cnd) or z, lambda idx: group_onehots(idx, 2, 3), 9,
+                          prior=prior, seed=4)
+    z = torch.randn(400, 2)
+    g(z, None)
+    cnd = seen[-1].reshape(400, 2, 3)
+    assert (cnd[:, 0].argmax(1) == 2).all()  # group 0: always its category 2
+    second = cnd[:, 1].argmax(1)
+    assert set(second.tolist()) == {0, 1} and 150 < int((second == 0).sum()) < 250
+    g(z, None)
+    assert torch.equal(seen[-1], seen[-2])
+
+
 def test_random_labeling_gives_g_uniform_categories_and_d_nothing(tiny_config, tmp_path):
     from condgan.training.labeling import RandomCategories
     from condgan.training.restore import load_generator
@@ -185,3 +202,27 @@ def test_self_labeling_grid_has_one_column_per_category(tmp_path):
     assert torch.allclose(x[9:], expected, atol=1e-6)
     with pytest.raises(CondganError, match="out of range"):
         api.sample(trained, classes=[9])
+
+
+def test_the_mutual_information_loss_trains_d_in_ds_step_and_g_in_gs(tiny_config, tmp_path):
+    """L_I enters D's step (the Q head learns on the detached fakes, seed 002's InfoGAN: both D/Q
+    and G minimize it) and G's step: after one D step alone the Q head has moved, and the G step's
+    extra loss is the same λ_I (L_cat + L_cont)."""
+    from condgan.training.trainer import Trainer
+
+    cfg = tiny_config(*INFO, "model.info_weight=2", "train.steps=1")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.setup()
+    try:
+        before = trainer.D.heads["info"].linear.weight.detach().clone()
+        labels = trainer.labeling.fake(4, torch.Generator().manual_seed(0))
+        out = {"info": torch.randn(4, 5)}
+        for phase in ("d", "g"):
+            loss, logs = trainer.labeling.extra_loss(out, labels, phase)
+            cat, cont = info_loss(out["info"], labels, 3)
+            assert loss is not None and torch.allclose(loss, 2 * (cat + cont)), phase
+            assert f"{phase}_info" in logs
+        trainer.train_step()  # the G step freezes D: only D's step can move the head
+        assert not torch.equal(trainer.D.heads["info"].linear.weight, before)
+    finally:
+        trainer.close()

@@ -212,3 +212,43 @@ def test_dragan_with_batch_norm_in_d_rejected(tiny_config):
     with pytest.raises(CondganError, match="reg.dragan with model.d_norm=batch"):
         tiny_config("reg.dragan=10", "model.d_norm=batch")
     tiny_config("reg.dragan=10", "model.d_norm=layer")
+
+
+@pytest.mark.parametrize("name", ["r1", "r2", "gp", "cr", "cr_fake", "dragan"])
+def test_penalties_train_d_not_what_produced_their_inputs(name):
+    """The penalty's inputs are detached: back-propagating R1 / R2 / GP / CR / DRAGAN reaches D's weights,
+    never the network that made the images (here a scale `s` applied to them)."""
+    d = quadratic_discriminator(0.8)
+    s = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    real = torch.randn(3, 1, 4, 4, dtype=torch.float64) * s
+    fake = torch.randn(3, 1, 4, 4, dtype=torch.float64) * s
+    value = REGULARIZERS.get(name)(ctx(d, method(), real, fake, 2.0, gen=torch.Generator().manual_seed(0)))
+    value.backward()
+    assert s.grad is None
+    assert d.heads["adv"].linear.weight.grad.abs().sum() > 0
+
+
+def test_loss_scaled_input_gradients_are_unscaled():
+    """fp16 training takes the input gradient of S·D and divides it by S: the same penalty for
+    any scale S."""
+    from condgan.losses.regularizers import scalar_input_gradient_sq_norm
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+    fn = lambda v: (v ** 3).sum(1)  # noqa: E731
+    plain = scalar_input_gradient_sq_norm(fn, x)
+    torch.testing.assert_close(scalar_input_gradient_sq_norm(fn, x, scale=1024.0).double(), plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(plain, (3 * x ** 2).square().sum(1))
+
+
+def test_gp_is_finite_where_the_input_gradient_vanishes():
+    """A flat D (zero input gradient): GP = λ (0 − 1)², and its parameter gradient is finite (the
+    square root of the squared norm gets a tiny positive constant, sqrt'(0) being infinite)."""
+    head = LinearHead(4, 1, spectral_norm=False).double()
+    with torch.no_grad():
+        head.linear.weight.zero_()
+    d = Discriminator(nn.Flatten(), {"adv": head})
+    real, fake = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    value = REGULARIZERS.get("gp")(ctx(d, method(), real, fake, 10.0, gen=torch.Generator().manual_seed(0)))
+    assert value.item() == pytest.approx(10.0 * (1 - 1e-6) ** 2, rel=1e-9)  # sqrt(0 + 1e-12) = 1e-6
+    value.backward()
+    assert torch.isfinite(head.linear.weight.grad).all()

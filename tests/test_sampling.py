@@ -183,3 +183,55 @@ def test_dynamic_run_samples_differ_per_class(dynamic_run):
     trained = load_generator(dynamic_run)
     x, _ = sample_grid(trained.generator, trained.cfg.model.z_dim, [0, 1], 10, 3, 0, "cpu")
     assert not torch.equal(x[:3], x[3:])
+
+
+class _RecordingGenerator(torch.nn.Module):
+    """Wraps a generator and keeps every latent batch it is called with."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.latents = inner, []
+
+    def forward(self, z, cnd):
+        self.latents.append(z.clone())
+        return self.inner(z, cnd)
+
+
+@pytest.mark.parametrize("how", ["api", "trained.sample"])
+def test_dynamic_run_truncates_every_latent_also_the_redrawn_ones(dynamic_run, how):
+    """Dynamic labeling samples class y by redrawing the latents of rows D puts in another class;
+    with a truncation every redrawn latent is truncated too (it was not: the redraws used the
+    wrapper's own truncation, which nothing set)."""
+    from condgan import api
+
+    trained = load_generator(dynamic_run)
+    recorder = _RecordingGenerator(trained.generator.generator)
+    trained.generator.generator = recorder
+    if how == "api":
+        api.sample(trained, classes=list(range(10)), num=6, seed=3, truncation=0.5)
+    else:
+        trained.sample(torch.arange(10).repeat(6), gen(3), truncation=0.5)
+    assert len(recorder.latents) > 1, "no latent was redrawn: the test would not see the redraws"
+    assert max(float(z.abs().max()) for z in recorder.latents) <= 0.5
+    assert trained.generator.truncation is None  # restored after the call
+
+
+def test_cli_sample_truncates_every_latent_of_a_dynamic_run(dynamic_run, tmp_path, monkeypatch):
+    """`condgan sample RUN --truncation 0.5` on a dynamic-labeling run: the first draw and every
+    latent redrawn for a row of another class are within the threshold."""
+    import condgan.cli.sample as cli_sample
+
+    recorders = []
+
+    def recording_load_generator(*args, **kwargs):
+        trained = load_generator(*args, **kwargs)
+        recorders.append(_RecordingGenerator(trained.generator.generator))
+        trained.generator.generator = recorders[-1]
+        return trained
+
+    monkeypatch.setattr(cli_sample, "load_generator", recording_load_generator)
+    assert main(["sample", str(dynamic_run), "--truncation", "0.5", "--num", "6", "--seed", "3",
+                 "--out", str(tmp_path / "grid.png")]) == 0
+    (recorder,) = recorders
+    assert len(recorder.latents) > 1, "no latent was redrawn: the test would not see the redraws"
+    assert max(float(z.abs().max()) for z in recorder.latents) <= 0.5

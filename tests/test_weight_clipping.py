@@ -67,3 +67,6 @@ def test_wasserstein_accepts_clipping_as_its_lipschitz_constraint(tiny_config):
     tiny_config("loss.adversarial=wasserstein", "reg.weight_clip=0.01")
     with pytest.raises(CondganError, match="reg.weight_clip"):
         tiny_config("reg.weight_clip=-0.1")
+    with pytest.raises(CondganError, match="reg.weight_clip with lazy regularization"):
+        tiny_config("reg.weight_clip=0.01", "reg.dragan=1", "reg.d_interval=4")
+    tiny_config("reg.weight_clip=0.01", "reg.d_interval=4")  # no penalty: no lazy step

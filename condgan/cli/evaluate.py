@@ -100,7 +100,8 @@ def run(args) -> int:
                   extractor_options=options, real_split=args.real_split)
     if args.run_dir:
         result = evaluate_run(args.run_dir, args.num_samples or 5000, use_ema=args.ema,
-                              checkpoint=args.checkpoint, standing_stats=args.standing_stats, **common)
+                              checkpoint=args.checkpoint, standing_stats=args.standing_stats,
+                              category_prior=args.category_prior, **common)
         if args.baseline_row:
             from condgan.evaluation.baseline import baseline_row
 
@@ -156,6 +157,9 @@ def register(sub) -> None:
                    help="real reference (default auto: test when it holds >= 10,000 images, else train)")
     p.add_argument("--standing-stats", type=int, default=None, metavar="N",
                    help="re-estimate the EMA generator's BN statistics over N batches (default: the run's train.standing_stats)")
+    p.add_argument("--category-prior", choices=["learned", "uniform"], default="learned",
+                   help="self-labeling runs: draw the fakes' categories from the prior the run learned "
+                        "(default; CGPGAN's P(C)) or request every category equally often")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None,
                    help="JSON file (default RUN_DIR/eval.json, PATH.eval.json next to --fakes PATH, "

@@ -22,7 +22,7 @@ def run(args) -> int:
     if args.seed is not None:
         check_seed(args.seed, "--seed")
     if args.truncation is not None and args.truncation <= 0:  # the library reads 0 as "off"; here it is a typo
-        raise CondganError(f"--truncation must be > 0 (the |z| threshold, e.g. 0.5), got {args.truncation}; "
+        raise CondganError(f"--truncation must be > 0 (the |z| threshold, e.g. 0.5; StyleGAN2: ψ, e.g. 0.7), got {args.truncation}; "
                            "omit it for no truncation")
     truncation = check_truncation(args.truncation, "--truncation")
     trained = load_generator(args.run_dir, use_ema=args.ema, checkpoint=args.checkpoint)
@@ -71,7 +71,8 @@ def register(sub) -> None:
     p.add_argument("--num", type=int, default=10, help="samples per class (self-labeling runs: rows)")
     p.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
-                   help="truncation trick: resample latent elements with |z| > T (T > 0; default: none)")
+                   help="truncation trick: resample latent elements with |z| > T (T > 0; default: none); "
+                   "for model.net=stylegan2 runs, w ← w̄ + T (w − w̄) in W (StyleGAN's ψ)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="use the EMA generator (default) or the raw one")
     p.add_argument("--checkpoint", choices=["last", "best"], default="last")

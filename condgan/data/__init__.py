@@ -12,6 +12,6 @@ from condgan.data.base import DATASETS, ImageData
 from condgan.data.pipeline import load_dataset, validate_data_config
 
 # Imported for their registrations.
-from condgan.data import cifar10, digits, fashion_mnist, folder, mnist, synthetic  # noqa: F401,E402
+from condgan.data import cifar10, digit_pairs, digits, fashion_mnist, folder, mnist, synthetic  # noqa: F401,E402
 
 __all__ = ["DATASETS", "ImageData", "load_dataset", "validate_data_config"]

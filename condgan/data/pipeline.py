@@ -4,6 +4,7 @@ up-front check of those options (SPEC §7).
 Order of the options (each sees the previous one's output):
   1. `classes`          keep these source classes, relabeled 0..k-1 in the given order;
   2. `class_fractions`  keep that fraction of each kept class (deterministic by split_seed);
+     `train_images`     (train split only) keep about this many, the same fraction of each class;
   3. `attributes`       replace class labels by multi-hot derived attributes;
   4. `channels`         1 ↔ 3 channel conversion;
   5. `image_size`       bilinear antialiased resize (shorter side + center crop).
@@ -67,6 +68,8 @@ def validate_data_config(cfg: DataConfig) -> None:
         raise _bad("num_samples", f"must be ≥ 1, got {cfg.num_samples}")
     _check_classes(cfg, info)
     _check_fractions(cfg, info)
+    if cfg.train_images is not None and cfg.train_images < 1:
+        raise _bad("train_images", f"must be ≥ 1 (or null for all), got {cfg.train_images}")
     if cfg.attributes is not None:
         _check_attribute_names(cfg.attributes, info.attributes if info.num_classes is not None else None, name)
 
@@ -170,6 +173,13 @@ def load_dataset(cfg: DataConfig, split: str = "train", allow_stream: bool = Fal
         # seed + 1: a different random stream from the one the hold-out split used.
         keep, _ = stratified_indices(data.labels, len(data), cfg.class_fractions, cfg.split_seed + 1,
                                      min_one=True)
+        data = subset(data, keep)
+    if split == "train" and cfg.train_images is not None and cfg.train_images < len(data):
+        # Limited-data runs: fewer training images, the same class balance, the full test split.
+        # seed + 2: a stream of its own; each class keeps round(n_c · N / n) (at least one).
+        fraction = [cfg.train_images / len(data)]
+        keep, _ = stratified_indices(data.labels if data.labels is not None and not data.multi_label else None,
+                                     len(data), fraction, cfg.split_seed + 2, min_one=True)
         data = subset(data, keep)
     if cfg.attributes is not None:
         if data.labels is None:

@@ -18,7 +18,6 @@ for InfoGAN, D's class head for dynamic labeling; `TrainedGenerator.category_pro
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import torch
 
 from condgan.errors import CondganError
 from condgan.io import atomic_write_bytes, atomic_write_text
+from condgan.evaluation.reference import reference_data_config
 from condgan.training.restore import TrainedGenerator, load_generator
 
 BATCH = 250
@@ -57,7 +57,7 @@ class ClusterResult:
 def _images_of_split(trained: TrainedGenerator, split: str):
     from condgan.data import load_dataset
 
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
+    data = load_dataset(reference_data_config(trained.cfg.data), split)
     labels = data.labels if data.labels is not None and not data.multi_label else None
     return ([str(i) for i in range(len(data))], data.images, labels,
             list(data.class_names) if labels is not None else [], [])

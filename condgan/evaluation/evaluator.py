@@ -9,8 +9,8 @@ extractor, then the requested metrics. The protocol (docs/evaluation.md):
   the evaluation seed. External images (`evaluate_images`) bring their own labels, or none.
 * Real reference. The real split (`real_split`; default `auto`: the test split when it holds
   ≥ 10,000 images, else the larger train split, see condgan.evaluation.reference) of the data
-  *without* `data.class_fractions` (they only shape what the GAN trains on). Pooled metrics (FID, KID,
-  PRDC, IS, AM Score, ...) see its class-balanced subset (every class as often as the smallest
+  *without* `data.class_fractions` and `data.train_images` (they only shape what the GAN trains
+  on). Pooled metrics (FID, KID, PRDC, IS, AM Score, ...) see its class-balanced subset (every class as often as the smallest
   one, fixed seed), so its class mix is the uniform mix requested from G; AM Score's C̄_train is
   that subset's class marginal, i.e. uniform. Per-class metrics (intra-FID) use every real image
   of the class. Intra-FID leaves out ("flags") classes with fewer than F + 1 real images.
@@ -128,8 +128,9 @@ class Evaluator:
         real_split, self.real_split_rule = resolve_real_split(ref_cfg, real_split)
         # The extractor trains with the global RNG when it is not cached yet; fork so that a
         # training run evaluating periodically stays bit-identical to one that does not.
-        # The classifier is trained on all data of the run's classes (class_fractions removed):
-        # trained on the imbalanced set it would be biased towards the frequent class.
+        # The classifier is trained on all data of the run's classes (class_fractions and
+        # train_images removed): trained on the imbalanced set it would be biased towards the
+        # frequent class, on a limited-data subset it would be a weak judge.
         with torch.random.fork_rng(devices=[]):
             self.extractor = build_extractor(extractor, ref_cfg, seed=0, device=self.device,
                                              cache_dir=cache_dir, **(extractor_options or {}))

@@ -7,8 +7,8 @@ held-out images of the real-data row.
   too few for a per-class covariance of 128 features, so intra-FID was never reported); GAN
   papers score against the training set for the same reason.
 * **Full split, class-balanced**: the reference is drawn from the *full* split:
-  `reference_data_config` drops `data.class_fractions`, which only shape what the GAN trains on
-  (e.g. seed 001's 55 %-zeros set), not what a class looks like or which classes the generator
+  `reference_data_config` drops `data.class_fractions` and `data.train_images`, which only shape
+  what the GAN trains on (e.g. seed 001's 55 %-zeros set, a limited-data run's 500 images), not what a class looks like or which classes the generator
   is asked for. `balanced_indices` then picks the class-balanced subset the pooled metrics (FID,
   KID, PRDC, ...) compare with, so the real reference has the same uniform class mix that the
   evaluator requests from the generator.
@@ -57,9 +57,10 @@ def class_logits(out: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def reference_data_config(data_cfg):
-    """The data options of the real reference: the run's, without `class_fractions`, labels
-    visible (`data.unlabeled` only hides them from training)."""
-    return dataclasses.replace(data_cfg, class_fractions=None, unlabeled=False)
+    """The data options of the real reference (and of the domain classifier, the real-data row and
+    clustering): the run's, without `class_fractions` / `train_images` (what the GAN trains on,
+    not what the data set is), labels visible (`data.unlabeled` only hides them from training)."""
+    return dataclasses.replace(data_cfg, class_fractions=None, train_images=None, unlabeled=False)
 
 
 def resolve_real_split(data_cfg, split: str) -> tuple[str, str]:

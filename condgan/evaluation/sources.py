@@ -13,7 +13,7 @@ import torch
 from condgan.arguments import check_count
 from condgan.errors import CondganError
 from condgan.evaluation.evaluator import BATCH, EvalResult, Evaluator, check_metric_names
-from condgan.evaluation.reference import held_out_images
+from condgan.evaluation.reference import held_out_images, reference_data_config
 from condgan.evaluation.threads import with_evaluation_threads
 from condgan.metrics import MetricInputs, compute_metrics
 
@@ -43,15 +43,17 @@ def eval_json_common(ev: Evaluator, result: EvalResult, t0: float) -> dict:
 def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str = "domain",
                  seed: int = 0, use_ema: bool = True, checkpoint: str = "last", device: str = "cpu",
                  cache_dir=None, extractor_options: dict | None = None, real_split: str = "auto",
-                 standing_stats: int | None = None) -> dict:
-    """Everything `condgan evaluate` writes: metrics plus what is needed to reproduce them."""
+                 standing_stats: int | None = None, category_prior: str = "learned") -> dict:
+    """Everything `condgan evaluate` writes: metrics plus what is needed to reproduce them.
+    `category_prior`: where a self-labeling run's fakes take their categories from (`learned`:
+    the run's learned prior P(C), as in training; `uniform`; see `load_generator`)."""
     from condgan.training.restore import load_generator
     from condgan.training.labeling import evaluation_classes
 
     check_count(num_samples, "--num-samples")
     metrics = check_metric_names(metrics, "metrics")
     trained = load_generator(run_dir, use_ema=use_ema, checkpoint=checkpoint, device=device,
-                             standing_stats=standing_stats)
+                             standing_stats=standing_stats, category_prior=category_prior)
     if len(trained.info.sample_shape) != 3:
         raise CondganError(f"run '{run_dir}' generates vector data; evaluation needs images")
     t0 = time.perf_counter()
@@ -62,7 +64,7 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
                    extractor, num_samples, metrics, seed, device, real_split, cache_dir=cache_dir,
                    extractor_options=extractor_options)
     why = (f"the run's {trained.num_categories} categories are found without labels, not the data's classes "
-           "(fakes request every category equally often)" if trained.num_categories else None)
+           f"(fakes request categories {category_requests(trained)})" if trained.num_categories else None)
     result = ev.evaluate(trained.generator, trained.cfg.model.z_dim, why)
     if clusters:  # on labeled held-out data (the test split) unless a split is named
         result.metrics.update(cluster_real_split(trained, "test" if real_split == "auto" else real_split, device))
@@ -72,9 +74,16 @@ def evaluate_run(run_dir, num_samples: int = 1000, metrics=None, extractor: str 
         "checkpoint": checkpoint,
         "generator": "ema" if trained.ema else "raw",
         "standing_stats": trained.cfg.train.standing_stats if standing_stats is None else standing_stats,
+        **({"category_prior": category_prior} if trained.num_categories else {}),
         "train_seed": trained.cfg.seed,
         **eval_json_common(ev, result, t0),
     }
+
+
+def category_requests(trained) -> str:
+    """How a self-labeling run's fakes were given their categories (for the evaluation notes)."""
+    return ("drawn from the run's learned prior P(C)" if getattr(trained.generator, "prior", None) is not None
+            else "equally often")
 
 
 @torch.no_grad()
@@ -83,7 +92,7 @@ def cluster_real_split(trained, split: str, device) -> dict[str, float]:
     the real split against its labels: how well the categories the run found match the classes."""
     from condgan.data import load_dataset
 
-    data = load_dataset(dataclasses.replace(trained.cfg.data, class_fractions=None, unlabeled=False), split)
+    data = load_dataset(reference_data_config(trained.cfg.data), split)
     if data.labels is None or data.multi_label:
         return {}
     predicted = torch.cat([trained.category_predictor(data.images[i:i + BATCH].to(device)).cpu()

@@ -32,6 +32,9 @@ class AdversarialLoss:
     real_term_with_target: Optional[Callable[[torch.Tensor, float], torch.Tensor]] = None
     """f_r with the real target t instead of 1, for one-sided label smoothing; None where the
     loss has no target to soften (hinge, wasserstein)."""
+    boundary: float = 0.0
+    """The logit halfway between D's fake and real targets: sign(o − boundary) says which side
+    D puts a sample on (the overfitting heuristic of ADA / APA). 0, except ½ for least squares."""
 
     def with_label_smoothing(self, alpha: float) -> "AdversarialLoss":
         """One-sided label smoothing (Salimans et al. 2016, "Improved Techniques for Training
@@ -82,7 +85,7 @@ _register(AdversarialLoss(
 _register(AdversarialLoss(
     # Least squares (Mao 2017), targets a=0 (fake), b=c=1 (real / G).
     "ls", real_term=lambda o: (o - 1).square(), fake_term=torch.square, gen_term=lambda o: (o - 1).square(),
-    real_term_with_target=_ls_real_term))
+    real_term_with_target=_ls_real_term, boundary=0.5))
 _register(AdversarialLoss(
     # Wasserstein (Arjovsky 2017): critic maximizes E o_r - E o_f.
     "wasserstein", real_term=_neg, fake_term=lambda o: o, gen_term=_neg, needs_lipschitz=True))

@@ -74,7 +74,7 @@ def wgan_gradient_penalty(ctx: PenaltyContext) -> torch.Tensor:
     Interpolates carry the real sample's condition (the common conditional WGAN-GP choice)."""
     shape = (ctx.real.shape[0],) + (1,) * (ctx.real.dim() - 1)
     eps = torch.rand(shape, device=ctx.real.device, generator=ctx.generator)
-    mixed = eps * ctx.real.detach() + (1 - eps) * ctx.fake.detach()
+    mixed = eps * ctx.real + (1 - eps) * ctx.fake  # detached by the input-gradient helper
     return ctx.weight * unit_gradient_norm_gap(ctx, mixed, ctx.real_labels)
 
 
@@ -106,20 +106,22 @@ def dragan_penalty(ctx: PenaltyContext) -> torch.Tensor:
 
 
 def consistency_sq_distance(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
-    """Σ_heads ||D(x) − D(T(x))||² per sample, with T a random translation by up to 1/8 of the
-    image (one draw per sample from ctx.generator). Every head's output enters (the adversarial
-    logit, class logits, projections), so the whole discriminator is made consistent."""
-    from condgan.augment import translation
+    """Σ_heads mean_columns (D(x) − D(T(x)))² per sample, T = `condgan.augment.consistency_transform`
+    (random flip + reflect-padded translation, one draw per sample from ctx.generator). Every head
+    enters (the adversarial logit, class logits, projections), each as the mean squared difference
+    over its outputs — the MSE per head of the reference implementation, so a K-column class head
+    weighs as much as the one-column adversarial head. Both D(x) and D(T(x)) carry gradient."""
+    from condgan.augment import consistency_transform
 
     x = x.detach()
-    augmented = translation(x, ctx.generator) if x.dim() == 4 else x
-    out, out_aug = ctx.discriminator(x, labels.cnd), ctx.discriminator(augmented, labels.cnd)
-    return sum((out[k] - out_aug[k]).square().reshape(x.shape[0], -1).sum(1) for k in out)
+    out, out_aug = ctx.discriminator(x, labels.cnd), ctx.discriminator(consistency_transform(x, ctx.generator), labels.cnd)
+    return sum((out[k] - out_aug[k]).square().reshape(x.shape[0], -1).mean(1) for k in out)
 
 
 @REGULARIZERS.register("cr")
 def consistency_real(ctx: PenaltyContext) -> torch.Tensor:
-    """CR (Zhang et al. 2020, "Consistency Regularization for GANs", §3): λ · E_real ||D(x) − D(T(x))||².
+    """CR (Zhang et al. 2020, "Consistency Regularization for GANs", §3): λ · E_real ||D(x) − D(T(x))||²
+    (per head, the mean over its outputs; see `consistency_sq_distance`).
     With `cr_fake` it is the real half of bCR (Zhao et al. 2021, "Improved Consistency
     Regularization for GANs", §3.1)."""
     return ctx.weight * consistency_sq_distance(ctx, ctx.real, ctx.real_labels).mean()

@@ -106,10 +106,11 @@ class MinibatchStdDev(nn.Module):
 
 class EqualizedScale(nn.Module):
     """The runtime weight scaling of the equalized learning rate (Karras et al. 2018, "Progressive
-    Growing of GANs", §4.1): the stored weight w ~ N(0, 1) is used as ŵ = w · c with
-    c = 1/sqrt(fan_in), fan_in = the number of inputs of one output unit (in · k · k for a
-    convolution, transposed ones included, in for a linear layer). Adam's update of w is then
-    scale-invariant across layers, so every layer learns at the same speed."""
+    Growing of GANs", §4.1): the stored weight w ~ N(0, 1) is used as ŵ = w · c, fan_in = the
+    number of inputs of one output unit (in · k · k for a convolution, transposed ones included,
+    in for a linear layer). ProGAN's c is He's constant sqrt(2/fan_in); here c = 1/sqrt(fan_in)
+    (gain 1), as in the CGPGAN author's code. Adam's update of w is then scale-invariant across
+    layers, so every layer learns at the same speed."""
 
     def __init__(self, fan_in: int):
         super().__init__()

@@ -63,7 +63,8 @@ def build_gan(cfg, info: DataInfo, device: torch.device) -> GAN:
         raise CondganError(f"model.conditioning={cfg.model.conditioning} needs single class labels, but "
                            f"data set '{cfg.data.name}' has multi-hot attributes; use ca or pd")
     adversarial = ADVERSARIAL_LOSSES.get(cfg.loss.adversarial).with_label_smoothing(cfg.loss.label_smoothing)
-    method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info))
+    method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info),
+                                    mode.discriminator_groups(cfg))
     num_conditions = mode.generator_conditions(cfg, info)
     m = cfg.model
     generator, trunk = NETWORKS.get(m.net)(cfg, info.sample_shape, num_conditions)

@@ -95,8 +95,9 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 # --------------------------------------------------------------------------- what a checkpoint holds
 def checkpoint_state(t) -> dict:
     """Everything a set-up trainer `t` needs to resume bit-identically: step, networks, EMA,
-    optimizers, the labeling mode's, the precision's and the step extensions' state (historical
-    means, the VDB's β), every random stream (each rank's
+    optimizers, the labeling mode's, the step's phases' (`GANStep.stateful`: ADA's p, LeCam's
+    anchors, ...), the step extensions' (historical means, the VDB's β) and the precision's state,
+    every random stream (each rank's
     own, gathered by `Trainer.gather_random_states`), plus what sampling and evaluation read
     without the data set (config, data info) and the environment a resume must match."""
     return {
@@ -114,6 +115,7 @@ def checkpoint_state(t) -> dict:
         "opt_g": t.opt_g.state_dict(),
         "opt_d": t.opt_d.state_dict(),
         "labeling": t.labeling.state_dict(),
+        "phases": t.gan_step.state_dict(),
         "precision": t.precision.state_dict(),
         "extensions": {e.name: e.state_dict() for e in t.gan_step.extensions},
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
@@ -129,7 +131,8 @@ def local_random_state(t) -> dict:
 
 def restore_checkpoint_state(t, state: dict) -> None:
     """Load `checkpoint_state`'s dict into the set-up trainer `t`. Entries added after the first
-    checkpoint format (labeling, precision, extensions) default to empty, so older checkpoints still load."""
+    checkpoint format (labeling, phases, precision, extensions) default to empty, so older
+    checkpoints still load."""
     t.step = state["step"]
     t.best = state.get("best")
     if t.best is not None and t.best.get("metric") != t.cfg.eval.best_metric:
@@ -144,6 +147,7 @@ def restore_checkpoint_state(t, state: dict) -> None:
     t.opt_g.load_state_dict(state["opt_g"])
     t.opt_d.load_state_dict(state["opt_d"])
     t.labeling.load_state_dict(state.get("labeling", {}))
+    t.gan_step.load_state_dict(state.get("phases", {}))
     t.precision.load_state_dict(state.get("precision"))
     saved = state.get("extensions", {})
     for extension in t.gan_step.extensions:

@@ -13,11 +13,17 @@ per-sample fidelity. Elements already inside [-T, T] keep the value of the untru
 the resampling consumes the same generator, so a truncated draw is deterministic per seed too.
 T = None or 0 means no truncation, and then the draw is exactly `torch.randn(n, z_dim,
 generator=g)` — outputs made before truncation existed stay byte-identical.
+
+Style-based generators (`truncates_in_w`, e.g. StyleGAN2) truncate in their intermediate latent
+space instead (StyleGAN §3.2 / App. B): z is drawn untruncated and w ← w̄ + ψ (w − w̄) with ψ = T,
+so T = 0.7 means what StyleGAN users expect. `latent_truncation` decides which applies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 
@@ -59,3 +65,24 @@ def sample_latents(n: int, z_dim: int, generator: torch.Generator, truncation: f
             z[outside] = torch.randn(int(outside.sum()), generator=generator, device=generator.device)
             outside = z.abs() > t
     return z if device is None else z.to(device)
+
+
+@contextlib.contextmanager
+def latent_truncation(generator: torch.nn.Module, truncation: float | None) -> Iterator[float | None]:
+    """Truncation T for samples of `generator`, as a context: yields the |z| threshold to draw
+    latents with. When `generator` is or wraps (a labeling mode's sampling wrapper) a generator
+    that truncates in W (`truncates_in_w`), those modules use ψ = T inside the block
+    (`truncation_psi`) and the latents are drawn untruncated (None is yielded)."""
+    t = check_truncation(truncation)
+    styled = [m for m in generator.modules() if getattr(m, "truncates_in_w", False)] if t is not None else []
+    if not styled:
+        yield t
+        return
+    saved = [m.truncation_psi for m in styled]
+    for m in styled:
+        m.truncation_psi = t
+    try:
+        yield None
+    finally:
+        for m, psi in zip(styled, saved):
+            m.truncation_psi = psi

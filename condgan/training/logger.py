@@ -100,9 +100,14 @@ class TrainingLog:
         """Check pending losses for NaN/Inf, write their means; return the record (or None)."""
         if not self.pending:
             return None
-        keys = list(self.pending[0][1])
-        table = torch.stack([torch.stack([l[k].float() for k in keys]) for _, l in self.pending]).cpu()
-        bad = ~torch.isfinite(table)
+        # A phase that runs every k-th step (lazy regularization) logs on those steps only: each
+        # key's mean is over the steps that logged it.
+        keys = list(dict.fromkeys(k for _, losses in self.pending for k in losses))
+        missing = torch.full((), float("nan"), device=next(iter(self.pending[0][1].values())).device)
+        table = torch.stack([torch.stack([l[k].float() if k in l else missing for k in keys])
+                             for _, l in self.pending]).cpu()
+        present = torch.tensor([[k in l for k in keys] for _, l in self.pending])
+        bad = ~torch.isfinite(table) & present
         if bad.any():
             row, col = map(int, bad.nonzero()[0])
             kept = (f"last good checkpoint is step {last_good_step}" if last_good_step is not None
@@ -111,7 +116,8 @@ class TrainingLog:
                 f"loss '{keys[col]}' is {table[row, col].item()} at step {self.pending[row][0]}; "
                 f"stopped, {kept}")
         elapsed = time.perf_counter() - self._t0
-        record = {"step": step, **{k: float(v) for k, v in zip(keys, table.mean(0))},
+        means = table.mean(0) if present.all() else table.nan_to_num(0).sum(0) / present.sum(0)
+        record = {"step": step, **{k: float(v) for k, v in zip(keys, means)},
                   "images_per_s": len(self.pending) * self.batch_size / max(elapsed, 1e-9),
                   "time": time.time()}
         with self.path.open("a") as f:

@@ -14,8 +14,8 @@ from condgan.training.build import DataInfo, build_gan
 from condgan.training.checkpoint import RunDir, load_checkpoint
 from condgan.training.ema import standing_statistics
 from condgan.training.labeling import LABELING
-from condgan.training.latents import sample_latents
-from condgan.training.sampling import condition_vectors
+from condgan.training.latents import latent_truncation, sample_latents
+from condgan.training.sampling import condition_vectors, truncated
 
 
 @dataclass
@@ -53,9 +53,11 @@ class TrainedGenerator:
                truncation: float | None = None) -> torch.Tensor:
         """One sample per entry of `classes` (int64 class / attribute indices, or categories of a
         self-labeling run), latents drawn from `generator`; `truncation` T resamples latent
-        elements with |z_i| > T (BigGAN trick)."""
-        z = sample_latents(len(classes), self.cfg.model.z_dim, generator, truncation, self.device)
-        return self.generator(z, self.conditions(classes))
+        elements with |z_i| > T (BigGAN trick), or is ψ in W for style-based generators."""
+        with (latent_truncation(self.generator, truncation) as z_truncation,
+              truncated(self.generator, z_truncation)):
+            z = sample_latents(len(classes), self.cfg.model.z_dim, generator, z_truncation, self.device)
+            return self.generator(z, self.conditions(classes))
 
 
 def standing_stats_inputs(cfg: Config, info: DataInfo, device):
@@ -74,16 +76,25 @@ def standing_stats_inputs(cfg: Config, info: DataInfo, device):
     return inputs
 
 
+CATEGORY_PRIORS = ("learned", "uniform")
+
+
 def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = "last",
-                   device: str | torch.device = "cpu", standing_stats: int | None = None) -> TrainedGenerator:
+                   device: str | torch.device = "cpu", standing_stats: int | None = None,
+                   category_prior: str = "learned") -> TrainedGenerator:
     """The run's generator (EMA by default). `standing_stats` overrides `train.standing_stats`:
     the number of batches used to re-estimate the EMA generator's BN statistics.
+    `category_prior` (self-labeling runs): called without a condition, the generator draws its
+    categories from the prior the run learned (`learned`, CGPGAN's P(C)), or requests every
+    category equally often (`uniform`; also what modes without a learned prior do).
 
     `generator` is what the trainer's own sample grids call: for labeling modes whose G is
     unconditional (dynamic labeling) it is the mode's wrapper that picks each requested class
     with the checkpoint's discriminator, so `G(z, cnd)` honours `cnd` in every mode."""
     from condgan.device import resolve_device
 
+    if category_prior not in CATEGORY_PRIORS:
+        raise CondganError(f"category prior must be one of {', '.join(CATEGORY_PRIORS)}, got {category_prior!r}")
     if checkpoint not in ("last", "best"):
         raise CondganError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
     if standing_stats is not None and (isinstance(standing_stats, bool) or not isinstance(standing_stats, int)
@@ -117,6 +128,7 @@ def load_generator(run_dir: str | Path, use_ema: bool = True, checkpoint: str = 
     d.load_state_dict(state["discriminator"])
     d.eval().requires_grad_(False)
     mode = LABELING.get(cfg.model.labeling)
-    g = mode.sampling_generator(cfg, g, d, gan.method)
+    prior = mode.learned_prior(state.get("labeling") or {}) if category_prior == "learned" else None
+    g = mode.sampling_generator(cfg, g, d, gan.method, prior)
     return TrainedGenerator(g, cfg, info, state["step"], ema, device,
                             mode.restored_predictor(cfg, info, state, d, gan.method, device))

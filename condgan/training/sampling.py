@@ -4,6 +4,7 @@ and saving them as PNG (images) or scatter / histogram plots (vector data). Late
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Sequence
@@ -15,7 +16,7 @@ from PIL import Image
 
 from condgan.errors import CondganError
 from condgan.training.checkpoint import atomic_write_bytes
-from condgan.training.latents import sample_latents
+from condgan.training.latents import latent_truncation, sample_latents
 
 
 def condition_vectors(classes: Sequence[int], num_classes: int, device) -> torch.Tensor | None:
@@ -32,16 +33,34 @@ def fixed_latents(z_dim: int, n: int, seed: int, device, truncation: float | Non
     return sample_latents(n, z_dim, torch.Generator().manual_seed(seed), truncation, device)
 
 
+@contextlib.contextmanager
+def truncated(generator, truncation: float | None):
+    """Within the block, wrappers that draw latents of their own (`ClassifiedGenerator` redraws
+    the latents of rows D assigns to another class) draw them with `truncation` too, so every
+    latent of a truncated sample is truncated. Plain generators (no `truncation` attribute) are
+    left as they are."""
+    if not hasattr(generator, "truncation"):
+        yield generator
+        return
+    before = generator.truncation
+    generator.truncation = truncation
+    try:
+        yield generator
+    finally:
+        generator.truncation = before
+
+
 @torch.no_grad()
 def sample_grid(generator, z_dim: int, classes: Sequence[int], num_classes: int, per_class: int,
                 seed: int, device, truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`per_class` samples for each class; column j uses the same latent in every row (drawn from
-    `seed`, with elements |z_i| > `truncation` resampled when it is set)."""
-    z = fixed_latents(z_dim, per_class, seed, device, truncation).repeat(max(len(classes), 1), 1)
+    `seed`, truncated by `truncation`: see `condgan.training.latents.latent_truncation`)."""
     rows = list(classes) or [0]
     y = torch.as_tensor(rows, device=device).repeat_interleave(per_class)
     cnd = condition_vectors(y.tolist(), num_classes, device) if num_classes else None
-    return generator(z, cnd), (y if num_classes else None)
+    with latent_truncation(generator, truncation) as z_truncation, truncated(generator, z_truncation):
+        z = fixed_latents(z_dim, per_class, seed, device, z_truncation).repeat(max(len(classes), 1), 1)
+        return generator(z, cnd), (y if num_classes else None)
 
 
 MAX_GRID_CATEGORIES = 16
@@ -63,8 +82,9 @@ def category_grid(generator, z_dim: int, conditions: torch.Tensor, rows: int, se
     """A grid of a self-labeling run (seed 000 Figs. 2–3): `rows` × C images in row-major order,
     column j conditioned on `conditions[j]` (one categorical vector per column), row i on the
     i-th fixed latent (same latent along a row)."""
-    z = fixed_latents(z_dim, rows, seed, device, truncation).repeat_interleave(len(conditions), 0)
-    return generator(z, conditions.to(device).repeat(rows, 1))
+    with latent_truncation(generator, truncation) as z_truncation, truncated(generator, z_truncation):
+        z = fixed_latents(z_dim, rows, seed, device, z_truncation).repeat_interleave(len(conditions), 0)
+        return generator(z, conditions.to(device).repeat(rows, 1))
 
 
 @torch.no_grad()

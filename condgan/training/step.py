@@ -90,6 +90,18 @@ class GANStep:
         if ema is not None:
             self.phases.append(Phase("G_ema", self.ema_phase))
         self.phases.append(Phase("labeling", self.labeling_phase))
+        # Hooks for optional additions (condgan.training.extras), each empty / plain by default:
+        self.generate: Callable = generator
+        """G's training forward (z, cnd) → images: G, or G with style mixing."""
+        self.real_transforms: list[Callable] = []
+        """(real, labels, fake_batch) → (real, labels, logs) on D's reals after its fakes are
+        drawn, without gradient (APA replaces reals by fakes)."""
+        self.d_terms: list[Callable] = []
+        """(out_real, out_fake, real_labels, fake_labels) → (term or None, logs): added to D's loss
+        (LeCam) or only observing D's outputs (ADA's r_t)."""
+        self.stateful: dict[str, object] = {}
+        """Objects with state_dict / load_state_dict whose state carries over between iterations
+        (ADA's p, LeCam's anchors, the path-length mean): the checkpoint's 'phases' entry."""
         self.extensions = list(extensions)
         """`StepExtension`s (config-chosen techniques), in registry order; see the module docstring."""
         for extension in self.extensions:
@@ -110,6 +122,14 @@ class GANStep:
             self.dist.broadcast_buffers(net)  # batch-norm statistics: rank 0's everywhere
         return self.dist.mean({k: v.detach() for k, v in logs.items()})
 
+    def state_dict(self) -> dict:
+        return {name: part.state_dict() for name, part in self.stateful.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in self.stateful.items():
+            if name in state:
+                part.load_state_dict(state[name])
+
     # ------------------------------------------------------------------ batches
     def real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
@@ -119,8 +139,8 @@ class GANStep:
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
-    def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
-        """n fakes. Under W processes every rank draws the latents and labels of the global
+    def latents(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n latents and fake labels. Under W processes every rank draws those of the global
         batch (W·n, the same on every rank) and keeps its own n rows."""
         world, rank = self.dist.world_size, self.dist.rank
         labels = self.labeling.fake(n * world, self.rng)
@@ -129,7 +149,12 @@ class GANStep:
             rows = slice(rank * n, (rank + 1) * n)
             z = z[rows]
             labels = Labels(*(None if t is None else t[rows] for t in (labels.y, labels.cnd)))
-        return self.G(z, labels.cnd).float(), labels  # fp32 images also under autocast
+        return z, labels
+
+    def fake_batch(self, n: int) -> tuple[torch.Tensor, Labels]:
+        """n fakes and their labels (`latents`, then `generate`)."""
+        z, labels = self.latents(n)
+        return self.generate(z, labels.cnd).float(), labels  # fp32 images also under autocast
 
     def discriminate(self, real, real_labels, fake, fake_labels):
         """D outputs for reals and fakes: two forwards, or one over the concatenated batch
@@ -147,8 +172,12 @@ class GANStep:
         self.D.requires_grad_(True)
         for _ in range(self.cfg.train.d_steps):
             real, real_labels = self.real_batch()
+            real_logs = {}
             with torch.no_grad(), self.precision.autocast():
                 fake, fake_labels = self.fake_batch(batch)
+                for transform in self.real_transforms:
+                    real, real_labels, more = transform(real, real_labels, self.fake_batch)
+                    real_logs.update(more)
             if self.diagnostics:
                 self.diagnostics.arm()
             with self.precision.autocast():
@@ -161,6 +190,12 @@ class GANStep:
                     d_logs.update(extra_logs)
                 if self.diagnostics:
                     d_logs.update(self.diagnostics(d_logs, real.shape[0]))
+                d_logs.update(real_logs)
+                for term in self.d_terms:
+                    value, term_logs = term(out_r, out_f, real_labels, fake_labels)
+                    d_logs.update(term_logs)
+                    if value is not None:
+                        d_loss = d_loss + value
                 for penalty, weight in self.penalties:
                     ctx = PenaltyContext(self.d_fn, self.method, real, fake, real_labels, fake_labels, weight,
                                          self.noise_rng, self.precision.grad_scale("d"))
@@ -173,6 +208,7 @@ class GANStep:
             for extension in self.extensions:
                 extension.after_d_step()
         it.real, it.real_labels = real, real_labels
+        it.extra["d_fake"] = fake, fake_labels  # a lazy penalty phase's fakes
         return {**d_logs, "d_loss": d_loss}
 
     def generator_phase(self, it: Iteration) -> dict[str, torch.Tensor]:

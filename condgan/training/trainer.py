@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from condgan.augment import AugmentedDiscriminator, DiffAugment
+from condgan.augment import AugmentedDiscriminator
 from condgan.config import Config
 from condgan.errors import CondganError
 from condgan.io import remove_stale_temporaries
@@ -45,6 +45,7 @@ from condgan.training.checkpoint import (RunDir, atomic_write_text, check_enviro
 from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
+from condgan.training import extras
 from condgan.training.extensions import build_extensions
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
@@ -185,8 +186,9 @@ class Trainer:
         self.networks = [self.G, self.D, *self.labeling.networks()]
         for net in self.networks:
             dist.broadcast_module(net)  # identical initial weights (rank 0's) everywhere
-        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr, cfg.train.g_betas)
-        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr, cfg.train.d_betas)
+        g, d = extras.lazy_ratio(cfg, "g"), extras.lazy_ratio(cfg, "d")  # 1 unless a lazy penalty has its own step
+        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.train.g_lr * g, tuple(b ** g for b in cfg.train.g_betas))
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.train.d_lr * d, tuple(b ** d for b in cfg.train.d_betas))
         self.ema = GeneratorEMA(self.G, cfg.train.ema) if cfg.train.ema > 0 else None
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed)
         # Per-rank noise (penalties, DiffAugment); the training RNG itself in one process.
@@ -198,10 +200,10 @@ class Trainer:
                                     dist.rank, dist.world_size)
         self.batches = RealBatches.of(data.images, self.sampler, self.device, cfg.data.stream_workers)
         self.images = self.batches.images  # the training images (a tensor, or FileImages when streamed)
-        # Every D input goes through DiffAugment when it is on (reals and fakes, D and G steps,
-        # penalty inputs), drawing from the training RNG so resume stays bit-identical.
-        self.d_fn = (AugmentedDiscriminator(self.D, DiffAugment(cfg.train.diffaugment, self.noise_rng))
-                     if cfg.train.diffaugment else self.D)
+        # Every D input goes through ADA and DiffAugment when they are on (reals and fakes, D and G
+        # steps, penalty inputs), drawing from the noise RNG so resume stays bit-identical.
+        d_augment = extras.augment(cfg, self.noise_rng)
+        self.d_fn = AugmentedDiscriminator(self.D, d_augment) if d_augment is not None else self.D
         self.diagnostics = (DiscriminatorDiagnostics(self.D, self.method.cond_loss_key)
                             if cfg.train.diagnostics else None)
         self.penalties = [(REGULARIZERS.get(name), getattr(cfg.reg, name))
@@ -211,6 +213,9 @@ class Trainer:
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
                                 labels=self.labels, diagnostics=self.diagnostics, networks=self.networks,
                                 extensions=build_extensions(cfg))
+        # StyleGAN2's and the limited-data additions (each off unless configured): phases and hooks.
+        extras.install(self.gan_step, cfg, d_augment, cfg.train.batch_size * cfg.train.d_steps * dist.world_size,
+                       dist.mean if dist.enabled else None)
         self.step = 0
         self.best = None
         self.evaluator = None
@@ -256,7 +261,8 @@ class Trainer:
             g = plain_batchnorm(g)  # rank 0 samples alone
         if use_ema and self.ema and self.cfg.train.standing_stats > 0:
             g = _with_standing_stats(g, self, self.cfg.train.standing_stats)
-        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method)
+        return self.labeling.sampling_generator(self.cfg, g, self.D, self.method,
+                                                self.labeling.learned_prior(self.labeling.state_dict()))
 
     @torch.no_grad()
     def write_samples(self) -> Path:

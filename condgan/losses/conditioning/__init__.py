@@ -2,6 +2,7 @@
 
 from condgan.losses.conditioning import (  # noqa: F401  (registration)
     auxiliary,
+    composed,
     concat,
     conditional_activation,
     contrastive,
@@ -10,6 +11,7 @@ from condgan.losses.conditioning import (  # noqa: F401  (registration)
     projection,
     unconditional,
 )
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, Labels, LinearHead
+from condgan.losses.conditioning.base import (CONDITIONING, ConditioningMethod, Labels, LinearHead,
+                                              TermConditioning)
 
-__all__ = ["CONDITIONING", "ConditioningMethod", "Labels", "LinearHead"]
+__all__ = ["CONDITIONING", "ConditioningMethod", "Labels", "LinearHead", "TermConditioning"]

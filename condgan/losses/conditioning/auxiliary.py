@@ -1,13 +1,15 @@
-"""Auxiliary-classifier methods: `ac` (Odena 2017), `ac_mod` (modified AC-GAN = AC-GAN*) and
-`ac_plus` (AC-GAN*+). Heads: adversarial logit ψ(h) and K class logits C(h)."""
+"""Auxiliary-classifier methods: `ac` (Odena 2017), `ac_mod` (modified AC-GAN = AC-GAN*),
+`ac_plus` (AC-GAN*+) and TAC's twin classifier `tac`. Heads: adversarial logit ψ(h), K class
+logits C(h) and, for `tac`, K twin logits C_mi(h). All are `TermConditioning` terms, so they
+compose with the other terms (`d2dce+tac`, see composed.py)."""
 
 import torch.nn.functional as F
 
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
+from condgan.losses.conditioning.base import CONDITIONING, LinearHead, TermConditioning
 
 
 @CONDITIONING.register("ac")
-class AuxiliaryClassifier(ConditioningMethod):
+class AuxiliaryClassifier(TermConditioning):
     """Original AC-GAN (seed 001 §1, seed 003 §7.1.5):
 
     L_D = adv_D + λ [CE(C(x), y) + CE(C(x'), y')],   L_G = adv_G + λ CE(C(x'), y').
@@ -17,25 +19,23 @@ class AuxiliaryClassifier(ConditioningMethod):
     classify_fakes_in_d = True
     has_class_logits = True
     cond_loss_key = "d_cls"
+    term_heads = ("cls",)
 
     def class_logits(self, out):
         return out["cls"]
 
-    def heads(self, feat_dim, spectral_norm):
-        return {"adv": LinearHead(feat_dim, 1, spectral_norm),
-                "cls": LinearHead(feat_dim, self.num_classes, spectral_norm)}
+    def condition_heads(self, feat_dim, spectral_norm):
+        return {"cls": LinearHead(feat_dim, self.num_classes, spectral_norm)}
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        adv = self.adv.d_loss(real["adv"], fake["adv"])
+    def d_term(self, real, fake, real_labels, fake_labels):
         cls = F.cross_entropy(real["cls"], real_labels.y)
         if self.classify_fakes_in_d:
             cls = cls + F.cross_entropy(fake["cls"], fake_labels.y)
-        return adv + self.cond_weight * cls, {"d_adv": adv, "d_cls": cls}
+        return cls, {"d_cls": cls}
 
-    def g_loss(self, fake, fake_labels):
-        adv = self.adv.g_loss(fake["adv"])
+    def g_term(self, fake, fake_labels):
         cls = F.cross_entropy(fake["cls"], fake_labels.y)
-        return adv + self.cond_weight * cls, {"g_adv": adv, "g_cls": cls}
+        return cls, {"g_cls": cls}
 
 
 @CONDITIONING.register("ac_mod")
@@ -60,41 +60,42 @@ class AuxiliaryClassifierPlus(ModifiedAuxiliaryClassifier):
 
     name = "ac_plus"
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        loss, logs = super().d_loss(real, fake, real_labels, fake_labels)
+    def d_term(self, real, fake, real_labels, fake_labels):
+        cls, logs = super().d_term(real, fake, real_labels, fake_labels)
         uniform_ce = -F.log_softmax(fake["cls"], dim=1).mean(1).mean()
         logs["d_uniform"] = uniform_ce
-        return loss + self.cond_weight * uniform_ce, logs
+        return cls + uniform_ce, logs
 
 
 @CONDITIONING.register("tac")
-class TwinAuxiliaryClassifier(ModifiedAuxiliaryClassifier):
-    """TAC-GAN (Gong et al. 2019; seed 004 App. E): AC-GAN* plus a twin classifier C_mi that D
-    trains on fakes and G then fights, so G no longer just minimizes the conditional entropy
+class TwinClassifier(TermConditioning):
+    """TAC-GAN's twin classifier C_mi (Gong et al. 2019; seed 004 App. E), an add-on term: D
+    trains C_mi on fakes and G fights it, so G no longer just minimizes the conditional entropy
     H(y|x') (which makes AC-GAN miss overlapping classes, seed 004 Fig. A4):
 
-    L_D = adv_D + λ [CE(C(x), y) + CE(C_mi(x'), y')]
-    L_G = adv_G + λ [CE(C(x'), y') - CE(C_mi(x'), y')]
+        T_D = CE(C_mi(x'), y'),    T_G = -CE(C_mi(x'), y').
 
-    The minus sign makes G maximize the twin's error; C_mi must be both trained (D loss) and read
-    (G loss) — the public implementation that builds it and never reads it is plain AC-GAN*.
+    Alone, `tac` is TAC-GAN = AC-GAN* plus this term (`ac_mod+tac`):
+
+        L_D = adv_D + λ [CE(C(x), y) + CE(C_mi(x'), y')]
+        L_G = adv_G + λ [CE(C(x'), y') - CE(C_mi(x'), y')]
+
+    and `d2dce+tac` is ReACGAN + TAC (seed 004 App. E): the twin beside D2D-CE's head. The minus
+    sign makes G maximize the twin's error; C_mi must be both trained (D loss) and read (G loss)
+    — the public implementation that builds it and never reads it is plain AC-GAN*.
     """
 
     name = "tac"
+    stands_on = "ac_mod"
+    term_heads = ("twin_cls",)
 
-    def heads(self, feat_dim, spectral_norm):
-        heads = super().heads(feat_dim, spectral_norm)
-        heads["twin_cls"] = LinearHead(feat_dim, self.num_classes, spectral_norm)
-        return heads
+    def condition_heads(self, feat_dim, spectral_norm):
+        return {"twin_cls": LinearHead(feat_dim, self.num_classes, spectral_norm)}
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        loss, logs = super().d_loss(real, fake, real_labels, fake_labels)
+    def d_term(self, real, fake, real_labels, fake_labels):
         twin = F.cross_entropy(fake["twin_cls"], fake_labels.y)
-        logs["d_twin_cls"] = twin
-        return loss + self.cond_weight * twin, logs
+        return twin, {"d_twin_cls": twin}
 
-    def g_loss(self, fake, fake_labels):
-        loss, logs = super().g_loss(fake, fake_labels)
+    def g_term(self, fake, fake_labels):
         twin = F.cross_entropy(fake["twin_cls"], fake_labels.y)
-        logs["g_twin_cls"] = twin
-        return loss - self.cond_weight * twin, logs
+        return -twin, {"g_twin_cls": twin}

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condgan.losses.conditioning.base import CONDITIONING, ConditioningMethod, LinearHead
+from condgan.losses.conditioning.base import CONDITIONING, TermConditioning
 from condgan.nets.layers import maybe_sn
 from condgan.registry import choice_reason
 
@@ -116,30 +116,33 @@ def contrastive_2c_loss(f: torch.Tensor, positive_sim: torch.Tensor, y: torch.Te
 
 
 # ------------------------------------------------------------------ the methods
-class FeatureNormalizedMethod(ConditioningMethod):
+class FeatureNormalizedMethod(TermConditioning):
     """Adversarial head ψ(h) plus `FeatureNormalizedHead`; subclasses give `class_loss`.
 
     L_D = adv_D + λ class_loss(real),   L_G = adv_G + λ class_loss(fake).
     """
 
     gather = staticmethod(local_batch)
-    cond_loss_key = "d_cls"
     """(f, y) → (keys, key_labels, offset): the multi-process seam (module docstring)."""
+    cond_loss_key = "d_cls"
+    default_temperature = 0.5
+    """τ when `model.cond_temperature` is unset (each method's paper's value)."""
+    term_heads = ("embed",)
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, temperature=0.5, proj_dim=512):
+    def __init__(self, adversarial, num_classes, cond_weight=None, temperature=None, proj_dim=512):
         super().__init__(adversarial, num_classes, cond_weight)
-        self.temperature = temperature
+        self.temperature = self.default_temperature if temperature is None else temperature
         self.proj_dim = proj_dim
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim)
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
         m = cfg.model
-        if m.cond_temperature <= 0:
+        if m.cond_temperature is not None and m.cond_temperature <= 0:
             return (f"config key 'model.cond_temperature' must be > 0 (the softmax temperature τ of "
                     f"{cls.name}), got {m.cond_temperature}; seed 004 uses 0.25–0.75")
         if m.cond_proj_dim < 1:
@@ -154,9 +157,8 @@ class FeatureNormalizedMethod(ConditioningMethod):
         """Whether the loss compares samples with each other (then a batch of 1 cannot work)."""
         return True
 
-    def heads(self, feat_dim, spectral_norm):
-        return {"adv": LinearHead(feat_dim, 1, spectral_norm),
-                "embed": FeatureNormalizedHead(feat_dim, self.num_classes, self.proj_dim, spectral_norm)}
+    def condition_heads(self, feat_dim, spectral_norm):
+        return {"embed": FeatureNormalizedHead(feat_dim, self.num_classes, self.proj_dim, spectral_norm)}
 
     def class_loss(self, embed: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -166,22 +168,24 @@ class FeatureNormalizedMethod(ConditioningMethod):
         f, proxy_sim = split_embedding(embed, self.num_classes)
         return f, proxy_sim, proxy_sim.gather(1, y[:, None]).squeeze(1)
 
-    def d_loss(self, real, fake, real_labels, fake_labels):
-        adv = self.adv.d_loss(real["adv"], fake["adv"])
+    def d_term(self, real, fake, real_labels, fake_labels):
         cls = self.class_loss(real["embed"], real_labels.y)
-        return adv + self.cond_weight * cls, {"d_adv": adv, "d_cls": cls}
+        return cls, {"d_cls": cls}
 
-    def g_loss(self, fake, fake_labels):
-        adv = self.adv.g_loss(fake["adv"])
+    def g_term(self, fake, fake_labels):
         cls = self.class_loss(fake["embed"], fake_labels.y)
-        return adv + self.cond_weight * cls, {"g_adv": adv, "g_cls": cls}
+        return cls, {"g_cls": cls}
 
 
 @CONDITIONING.register("2c")
 class ContrastiveConditioning(FeatureNormalizedMethod):
-    """ContraGAN (Kang & Park 2020; seed 004 §3.4): class_loss = `contrastive_2c_loss`."""
+    """ContraGAN (Kang & Park 2020; seed 004 §3.4): class_loss = `contrastive_2c_loss`.
+
+    Defaults λ = 1, τ = 1.0, d = 512: the ContraGAN authors' configurations (PyTorch-StudioGAN,
+    `configs/*/ContraGAN.yaml`: cond_lambda 1.0, temperature 1.0, d_embed_dim 512 on CIFAR-10)."""
 
     name = "2c"
+    default_temperature = 1.0
 
     def class_loss(self, embed, y):
         f, _, positive = self.split(embed, y)
@@ -194,14 +198,17 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
     """ReACGAN (seed 004 §3): class_loss = `d2dce_loss` (variant `full`, Eq. 6), or the ablations
     `no_margin` (Eq. 5) and `proxy_only` (`proxy_softmax_loss`, Eq. 3 with normalization).
 
-    Options: `model.cond_temperature` τ (0.5), `model.cond_margin_pos` m_p (0.98),
-    `model.cond_margin_neg` m_n (unset: 1 - m_p), `model.cond_proj_dim` d (512, seed 004's
-    CIFAR-10 value), `model.d2dce_variant`.
+    Options: `model.cond_weight` λ (unset: 0.5), `model.cond_temperature` τ (unset: 0.5),
+    `model.cond_margin_pos` m_p (0.98), `model.cond_margin_neg` m_n (unset: 1 - m_p),
+    `model.cond_proj_dim` d (512), `model.d2dce_variant`: seed 004's CIFAR-10 setting (App. C.2,
+    which sets λ equal to τ except on ImageNet).
     """
 
     name = "d2dce"
+    default_cond_weight = 0.5
+    default_temperature = 0.5
 
-    def __init__(self, adversarial, num_classes, cond_weight=1.0, temperature=0.5, proj_dim=512,
+    def __init__(self, adversarial, num_classes, cond_weight=None, temperature=None, proj_dim=512,
                  margin_pos=0.98, margin_neg=None, variant="full"):
         super().__init__(adversarial, num_classes, cond_weight, temperature, proj_dim)
         if variant not in D2DCE_VARIANTS:
@@ -211,7 +218,7 @@ class DataToDataCrossEntropy(FeatureNormalizedMethod):
         self.margin_neg = (1 - margin_pos if margin_neg is None else margin_neg) if variant == "full" else None
 
     @classmethod
-    def from_config(cls, cfg, adversarial, num_classes):
+    def from_config(cls, cfg, adversarial, num_classes, groups=1):
         m = cfg.model
         return cls(adversarial, num_classes, m.cond_weight, m.cond_temperature, m.cond_proj_dim,
                    m.cond_margin_pos, m.cond_margin_neg, m.d2dce_variant)

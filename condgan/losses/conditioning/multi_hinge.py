@@ -46,7 +46,7 @@ class MultiHinge(ConditioningMethod):
 
     @classmethod
     def check(cls, cfg) -> Optional[str]:
-        if cfg.model.cond_weight != 1.0:
+        if cfg.model.cond_weight not in (None, 1.0):
             return (f"model.conditioning=mh has no separate conditioning term, so "
                     f"model.cond_weight={cfg.model.cond_weight} would be ignored; leave it at 1")
         if cfg.loss.label_smoothing:

@@ -91,7 +91,21 @@ class StepExtension:
         pass
 
 
-STEP_EXTENSIONS: Registry[type[StepExtension]] = Registry("step extension")
+class ExtensionRegistry(Registry):
+    """A `Registry` that also names each class it registers (`StepExtension.name`): the key of
+    the extension's state in the checkpoint, so two extensions never share one."""
+
+    def register(self, name: str):
+        add = super().register(name)
+
+        def deco(cls: type[StepExtension]) -> type[StepExtension]:
+            cls.name = name
+            return add(cls)
+
+        return deco
+
+
+STEP_EXTENSIONS: ExtensionRegistry = ExtensionRegistry("step extension")
 
 
 def enabled_extensions(cfg) -> list[type[StepExtension]]:

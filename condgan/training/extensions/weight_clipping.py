@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from condgan.training.extensions.base import STEP_EXTENSIONS, StepExtension
+from condgan.training.extras import lazy_ratio
 
 
 @STEP_EXTENSIONS.register("weight_clip")
@@ -20,6 +23,13 @@ class WeightClipping(StepExtension):
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.reg.weight_clip > 0
+
+    @classmethod
+    def check(cls, cfg) -> Optional[str]:
+        if lazy_ratio(cfg, "d") < 1:
+            return ("reg.weight_clip with lazy regularization (reg.d_interval > 1 and a reg.* penalty): the "
+                    "penalties' own D step would leave D's weights unclipped; set reg.d_interval=1")
+        return None
 
     @torch.no_grad()
     def after_d_step(self) -> None:

@@ -132,6 +132,12 @@ class LabelingMode:
         return info.num_classes
 
     @classmethod
+    def discriminator_groups(cls, cfg) -> int:
+        """How many one-hot groups D's conditions are made of (d_l; 1 unless the mode gives D
+        several categorical groups)."""
+        return 1
+
+    @classmethod
     def restored_predictor(cls, cfg, info, state: dict, discriminator, method, device):
         """`category_predictor` of a run restored from checkpoint `state` (modes with their own
         networks rebuild them from their saved state)."""
@@ -139,9 +145,17 @@ class LabelingMode:
 
     @classmethod
     def sampling_generator(cls, cfg, generator: torch.nn.Module, discriminator: torch.nn.Module,
-                           method) -> torch.nn.Module:
-        """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes."""
+                           method, prior: torch.Tensor | None = None) -> torch.nn.Module:
+        """What sampling and evaluation call as `G(z, cnd)` to get images of the requested classes.
+        `prior`: the (d_l, d_c) category prior a self-labeling run's generator draws categories
+        from when called without a condition (`learned_prior`; None: every category equally often)."""
         return generator
+
+    @classmethod
+    def learned_prior(cls, state: dict) -> torch.Tensor | None:
+        """The (d_l, d_c) category prior P(C) a mode learned, read from its `state_dict()` (None
+        when the mode draws its categories uniformly)."""
+        return None
 
     @classmethod
     def category_predictor(cls, discriminator: torch.nn.Module, method):
@@ -155,6 +169,22 @@ class LabelingMode:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def batch_rng(seed: int, z: torch.Tensor) -> torch.Generator:
+    """A CPU generator seeded by `seed` and the batch's first latent, so that what a sampling
+    wrapper draws in a call depends only on that call's inputs (not on earlier calls)."""
+    return torch.Generator().manual_seed(seed + int(z[0, 0].mul(1e6).round()) % 1_000_003)
+
+
+def batch_coupled_predictor(cfg, reads: str) -> Optional[str]:
+    """The refusal for modes whose category predictor is D itself when D's outputs depend on the
+    batch (the minibatch standard-deviation channel; batch norm is per sample in eval mode)."""
+    if cfg.model.d_minibatch_std:
+        return (f"model.labeling={cfg.model.labeling} reads {reads} from D, and model.d_minibatch_std="
+                f"{cfg.model.d_minibatch_std} makes D's output for an image depend on the other images of "
+                "its batch (a category would change with the batch); set model.d_minibatch_std=0")
+    return None
 
 
 def evaluation_classes(cfg, info) -> int:

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from condgan.training.labeling.base import LabelingMode
+from condgan.training.labeling.base import LabelingMode, batch_rng
 
 
 def group_onehots(index: torch.Tensor, d_l: int, d_c: int) -> torch.Tensor:
@@ -34,8 +34,9 @@ class CategoricalMode(LabelingMode):
     `continuous_codes(cfg)` numbers for InfoGAN); the data's labels are never read in training.
 
     Sampling and evaluation call the generator through `CategoryGenerator`: without a condition
-    it cycles through the joint categories (class-balanced categories); sample grids have one
-    column per joint category (`category_conditions`)."""
+    it draws categories from the run's learned prior (`learned_prior`), or cycles through the joint
+    categories when the mode has none (or the caller asks for uniform categories); sample grids
+    have one column per joint category (`category_conditions`)."""
 
     @classmethod
     def groups(cls, cfg) -> tuple[int, int]:
@@ -87,25 +88,36 @@ class CategoricalMode(LabelingMode):
         return None
 
     @classmethod
-    def sampling_generator(cls, cfg, generator, discriminator, method):
+    def sampling_generator(cls, cfg, generator, discriminator, method, prior=None):
         return CategoryGenerator(generator, lambda index: cls.category_conditions(cfg, index),
-                                 cls.num_categories(cfg))
+                                 cls.num_categories(cfg), prior, cfg.seed, cls.continuous_codes(cfg))
 
 
 class CategoryGenerator(torch.nn.Module):
     """The generator of a self-labeling run as sampling and evaluation call it: `forward(z, cnd)`
-    passes G's own conditions through, and without a condition (`cnd=None`: the run's data has
-    no classes) gives row i the joint category i mod K, so every category is equally often
-    requested (class-balanced categories)."""
+    passes G's own conditions through. Without a condition (`cnd=None`: evaluation, whose fakes
+    are scored like an unconditional generator's) each row's categories are drawn per group from
+    `prior` (d_l, d_c) — the prior P(C) the run learned, as training draws them (seed 000 §2) —
+    from a generator seeded by `seed` and the batch's first latent (`batch_rng`); with no prior,
+    row i gets the joint category i mod K, every category equally often."""
 
-    def __init__(self, generator: torch.nn.Module, conditions, num_categories: int):
+    def __init__(self, generator: torch.nn.Module, conditions, num_categories: int,
+                 prior: torch.Tensor | None = None, seed: int = 0, continuous_codes: int = 0):
         super().__init__()
         self.generator, self.conditions, self.num_categories = generator, conditions, num_categories
+        self.prior, self.seed, self.continuous_codes = prior, seed, continuous_codes
 
     def forward(self, z: torch.Tensor, cnd: torch.Tensor | None = None) -> torch.Tensor:
         if cnd is None:
-            index = torch.arange(len(z)) % self.num_categories
-            cnd = self.conditions(index).to(z.device)
+            if self.prior is None:
+                cnd = self.conditions(torch.arange(len(z)) % self.num_categories).to(z.device)
+            else:
+                from condgan.losses.cgp import sample_prior
+
+                cnd = sample_prior(self.prior.cpu(), len(z), batch_rng(self.seed, z))
+                if self.continuous_codes:
+                    cnd = torch.cat([cnd, cnd.new_zeros(len(z), self.continuous_codes)], 1)
+                cnd = cnd.to(z.device)
         return self.generator(z, cnd)
 
 

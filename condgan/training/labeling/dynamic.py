@@ -8,7 +8,8 @@ from typing import Optional
 import torch
 
 from condgan.losses.conditioning.base import Labels
-from condgan.training.labeling.base import LABELING, LabelingMode, labels_from_data
+from condgan.training.labeling.base import (LABELING, LabelingMode, batch_coupled_predictor, batch_rng,
+                                            labels_from_data)
 from condgan.training.latents import sample_latents
 
 
@@ -37,7 +38,7 @@ class DynamicLabeling(LabelingMode):
                     f"{cfg.model.conditioning} does not have; use one of: {', '.join(with_logits)}")
         if cfg.data.attributes:
             return "model.labeling=dynamic needs single class labels, but data.attributes makes multi-hot conditions"
-        return None
+        return batch_coupled_predictor(cfg, "each fake's class")
 
     @classmethod
     def labels_needed(cls, cfg) -> list[str]:
@@ -55,7 +56,7 @@ class DynamicLabeling(LabelingMode):
         return labels_from_data(y, self.num_classes, False)
 
     @classmethod
-    def sampling_generator(cls, cfg, generator, discriminator, method):
+    def sampling_generator(cls, cfg, generator, discriminator, method, prior=None):
         return ClassifiedGenerator(generator, discriminator, method, cfg.seed)
 
     @classmethod
@@ -78,7 +79,8 @@ class ClassifiedGenerator(torch.nn.Module):
         self.generator, self.discriminator, self.method = generator, discriminator, method
         self.seed, self.max_rounds = seed, max_rounds
         self.truncation: float | None = None
-        """Truncation of the redrawn latents (callers that truncate the first draw set it)."""
+        """Truncation of the redrawn latents; `condgan.training.sampling.truncated` sets it to the
+        truncation of the first draw for the duration of a call."""
         self.misses = 0
 
     @torch.no_grad()
@@ -96,8 +98,7 @@ class ClassifiedGenerator(torch.nn.Module):
             self.discriminator.train(was_training)
 
     def _resample(self, x: torch.Tensor, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # Seeded by the batch's first latent, so a call's redraws depend only on its inputs.
-        rng = torch.Generator().manual_seed(self.seed + int(z[0, 0].mul(1e6).round()) % 1_000_003)
+        rng = batch_rng(self.seed, z)
         todo = torch.ones(len(z), dtype=torch.bool, device=z.device)
         for _ in range(self.max_rounds):
             todo = self.method.class_logits(self.discriminator(x, None)).argmax(1) != target

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from condgan.losses.conditioning.base import Labels, LinearHead
-from condgan.training.labeling.base import LABELING
+from condgan.training.labeling.base import LABELING, batch_coupled_predictor
 from condgan.training.labeling.categorical import CategoricalMode
 
 INFO_HEAD = "info"
@@ -74,7 +74,7 @@ class InfoGANLabeling(CategoricalMode):
         if m.g_conditioning == "codebook" and m.info_continuous:
             return ("model.g_conditioning=codebook reads one-hot categories only; with model.labeling=infogan "
                     "set model.info_continuous=0, or use g_conditioning=concat")
-        return cls.check_groups(cfg)
+        return batch_coupled_predictor(cfg, "the category of an image (the Q head)") or cls.check_groups(cfg)
 
     @classmethod
     def discriminator_conditions(cls, cfg, info) -> int:
