@@ -24,7 +24,7 @@ OVERSIZED_ALLOWED: set[str] = set()
 LAYERS = [
     ("core", ["condgan", "condgan.errors", "condgan.console", "condgan.registry", "condgan.io",
               "condgan.integrity", "condgan.stages", "condgan.device", "condgan.arguments", "condgan.strict_yaml",
-              "condgan.parsing", "condgan.config_regularization", "condgan.config"]),
+              "condgan.parsing", "condgan.config_files", "condgan.config_regularization", "condgan.config"]),
     ("components", ["condgan.nets", "condgan.augment", "condgan.metrics", "condgan.data"]),
     ("composite components", ["condgan.features", "condgan.losses", "condgan.adaptive"]),
     ("training parts", ["condgan.training"]),

@@ -22,6 +22,7 @@ EXPECTED_KEYS = {
     "intra_ssim": {"intra_ssim", "intra_ssim/max", "intra_ssim/0", "intra_ssim/1", "intra_ssim/2"},
     "clustering": {"cluster_acc", "cluster_nmi", "cluster_ari"},
     "parzen": {"parzen_ll", "parzen_ll_se", "parzen_sigma"},
+    "modes": {"modes_recovered", "high_quality", "modes_total"},
 }
 FAST = {"kid": {"subsets": 5, "subset_size": 100}}
 

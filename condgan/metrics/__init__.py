@@ -15,6 +15,7 @@ Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, register
     intra_ssim            intra_ssim, intra_ssim/max, intra_ssim/<y>  diversity.py
     clustering            cluster_acc, cluster_nmi, cluster_ari    clustering.py
     parzen                parzen_ll, parzen_ll_se, parzen_sigma    parzen.py
+    modes                 modes_recovered, high_quality, modes_total  modes.py
 """
 
 from condgan.metrics.base import METRICS, MetricInputs, MetricSpec, compute_metrics, register_metric
@@ -29,6 +30,7 @@ from condgan.metrics import (  # noqa: F401
     fid,
     inception_score,
     kid,
+    modes,
     parzen,
     prdc,
 )

@@ -22,7 +22,10 @@ update uses the latents D was just trained on, rather than independent ones.
 This is where new training families plug in, without touching the loop: a phase added with
 `add_phase(Phase(name, run, every), after=...)` (StyleGAN2's lazy R1 every 16 iterations after
 D, its path-length regularization every 4 after G, ADA's update of the augmentation probability
-after D), or a default phase replaced (an unrolled-GAN G phase). See docs/architecture.md.
+after D), or a default phase replaced (an unrolled-GAN G phase). Techniques chosen by config keys
+are `extensions` (condgan.training.extensions): each may transform real batches, add to D's
+loss after the penalties and to G's loss after the method's term, act after every D / G
+optimizer step, and add phases of its own. See docs/architecture.md.
 
 Randomness: latents and fake labels come from `rng` (shared by all processes: every rank draws
 the global batch and keeps its rows), penalty and DiffAugment noise from `noise_rng` (per rank),
@@ -76,7 +79,7 @@ class GANStep:
 
     def __init__(self, cfg, generator, discriminator, method, labeling, opt_g, opt_d, *, d_fn, ema,
                  penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks,
-                 channels_last: bool = False):
+                 channels_last: bool = False, extensions=()):
         self.cfg = cfg
         self.G, self.D, self.method, self.labeling = generator, discriminator, method, labeling
         self.opt_g, self.opt_d, self.ema = opt_g, opt_d, ema
@@ -108,6 +111,10 @@ class GANStep:
         self.stateful: dict[str, object] = {}
         """Objects with state_dict / load_state_dict whose state carries over between iterations
         (ADA's p, LeCam's anchors, the path-length mean): the checkpoint's 'phases' entry."""
+        self.extensions = list(extensions)
+        """`StepExtension`s (config-chosen techniques), in registry order; see the module docstring."""
+        for extension in self.extensions:
+            extension.attach(self)
 
     def add_phase(self, phase: Phase, after: str) -> None:
         """Insert `phase` right after the phase named `after`."""
@@ -136,6 +143,8 @@ class GANStep:
     def real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
         x = to_memory_format(x, self.channels_last)
+        for extension in self.extensions:
+            x = extension.real_batch(x)
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
@@ -207,7 +216,11 @@ class GANStep:
                     value = penalty(ctx)
                     d_logs[f"d_{penalty.__name__}"] = value
                     d_loss = d_loss + value
+                for extension in self.extensions:
+                    d_loss = extension.d_loss(d_loss, d_logs, real=real, fake=fake, out_real=out_r, out_fake=out_f)
             self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
+            for extension in self.extensions:
+                extension.after_d_step()
         it.real, it.real_labels = real, real_labels
         it.extra["d_fake"] = fake, fake_labels  # a lazy penalty phase's fakes
         return {**d_logs, "d_loss": d_loss}
@@ -225,11 +238,15 @@ class GANStep:
                 out_f = self.d_fn(fake, fake_labels.cnd)
             fake_labels = self.labeling.relabel_fakes(out_f, fake_labels, self.method)
             g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
+            for extension in self.extensions:
+                g_loss = extension.g_loss(g_loss, g_logs, it, fake=fake, out_fake=out_f)
             extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "g")
             if extra is not None:
                 g_loss = g_loss + extra
                 g_logs.update(extra_logs)
         self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
+        for extension in self.extensions:
+            extension.after_g_step()
         it.fake, it.fake_labels = fake, fake_labels
         return {**g_logs, "g_loss": g_loss}
 
