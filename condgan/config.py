@@ -74,16 +74,16 @@ class ModelConfig:
     """Network family: dcgan, resnet, stylegan2 or progan (images; progan grows with
     train.progressive_*), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
+    """Discriminator-side conditioning method (docs/methods.md §2); terms compose with '+', e.g. d2dce+tac."""
     cond_weight: Optional[float] = None
     """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
     (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""
     labeling: str = "predefined"
-    """Where a fake's target label comes from (SPEC §3)."""
+    """Where a fake's target label comes from (docs/methods.md §3)."""
     label_prior: str = "uniform"
     """Class prior of fake targets in predefined labeling: uniform or data (train frequencies)."""
     g_conditioning: str = "concat"
-    """Generator-side conditioning: none, concat, cbn, codebook (SPEC §4)."""
+    """Generator-side conditioning: none, concat, cbn, codebook (docs/methods.md §4)."""
     codebook_groups: int = 1
     """d_l of g_conditioning=codebook: the condition is d_l one-hot groups (1 for dataset labels)."""
     codebook_dim: int = 16
@@ -184,7 +184,7 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     adversarial: str = "ns"
-    """Adversarial loss (SPEC §1): minimax, ns, ls, wasserstein, hinge."""
+    """Adversarial loss (docs/methods.md §1): minimax, ns, ls, wasserstein, hinge."""
     mixed_batch: bool = False
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
     label_smoothing: float = 0.0

@@ -1,4 +1,4 @@
-"""Gradient penalties (SPEC §5): exact values on discriminators whose input gradient is known in
+"""Gradient penalties (docs/methods.md §5): exact values on discriminators whose input gradient is known in
 closed form, and double-backward correctness by finite differences (gradcheck, float64)."""
 
 from __future__ import annotations

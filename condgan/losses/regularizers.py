@@ -1,4 +1,4 @@
-"""Gradient penalties on the discriminator (SPEC §5), registry `REGULARIZERS`.
+"""Gradient penalties on the discriminator (docs/methods.md §5), registry `REGULARIZERS`.
 
 A regularizer is `fn(ctx: PenaltyContext) -> penalty` (already multiplied by its weight from
 `cfg.reg.<name>`); it is added to the discriminator loss when that weight is non-zero. The

@@ -1,4 +1,4 @@
-"""The metric library: pure math on extracted features / class probabilities (SPEC §6).
+"""The metric library: pure math on extracted features / class probabilities (docs/evaluation.md).
 
 Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, registered by name in
 `METRICS` as a `MetricSpec` (see base.py for the convention). Registered names and their keys:

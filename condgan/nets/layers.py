@@ -1,5 +1,5 @@
 """Building blocks shared by the networks: normalization, activation, spectral norm, and
-conditional batch norm (per-class gain and bias, SPEC §4)."""
+conditional batch norm (per-class gain and bias, docs/methods.md §4)."""
 
 from __future__ import annotations
 
