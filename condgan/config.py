@@ -1,4 +1,5 @@
-"""Typed run configuration: nested dataclasses, YAML presets, `--set key=value` overrides.
+"""Typed run configuration: nested dataclasses, YAML presets (read by `condgan.config_files`),
+`--set key=value` overrides.
 
 This module declares the keys and parses them: unknown keys (with a suggestion) and wrong value
 types raise `CondganError` with the key path in the message (`parse_config`). It is the bottom
@@ -70,18 +71,19 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     net: str = "dcgan"
-    """Network family: dcgan, resnet, biggan_deep or stylegan2 (images), mlp (vector data)."""
+    """Network family: dcgan, resnet, biggan_deep, stylegan2 or progan (images; progan grows
+    with train.progressive_*), mlp (vector data)."""
     conditioning: str = "ca"
-    """Discriminator-side conditioning method (SPEC §2); terms compose with '+', e.g. d2dce+tac."""
+    """Discriminator-side conditioning method (docs/methods.md §2); terms compose with '+', e.g. d2dce+tac."""
     cond_weight: Optional[float] = None
     """λ, the weight of the conditioning loss (≥ 0); unset: the method's published default
     (0.5 for d2dce, 1 for the others; sources in docs/methods.md §2)."""
     labeling: str = "predefined"
-    """Where a fake's target label comes from (SPEC §3)."""
+    """Where a fake's target label comes from (docs/methods.md §3)."""
     label_prior: str = "uniform"
     """Class prior of fake targets in predefined labeling: uniform or data (train frequencies)."""
     g_conditioning: str = "concat"
-    """Generator-side conditioning: none, concat, cbn, codebook (SPEC §4)."""
+    """Generator-side conditioning: none, concat, cbn, codebook (docs/methods.md §4)."""
     codebook_groups: int = 1
     """d_l of g_conditioning=codebook: the condition is d_l one-hot groups (1 for dataset labels)."""
     codebook_dim: int = 16
@@ -97,8 +99,13 @@ class ModelConfig:
     """Extra 3x3 convolutions per resolution (0 = plain DCGAN)."""
     d_depth: int = 0
     g_norm: str = "batch"
+    """Normalization in G: batch, instance, layer, none, pixel (ProGAN's pixel norm) or
+    virtual_batch (Improved-GAN's virtual batch norm over model.vbn_reference reference samples)."""
     d_norm: str = "none"
-    """Normalization in D: batch, instance, layer, none."""
+    """Normalization in D: batch, instance, layer, none, pixel."""
+    vbn_reference: int = 64
+    """model.g_norm=virtual_batch: R, the size of the fixed reference batch (drawn once from the
+    run's seed) whose statistics normalize every sample; G's cost per step grows by R rows."""
     g_spectral_norm: bool = False
     d_spectral_norm: bool = False
     g_activation: str = "relu"
@@ -128,6 +135,14 @@ class ModelConfig:
     """labeling=infogan: M continuous codes u ~ U[-1, 1] given to G with the category (≥ 0)."""
     info_weight: float = 1.0
     """labeling=infogan: λ_I, the weight of the mutual-information loss L_I (≥ 0)."""
+    d_minibatch_disc: int = 0
+    """Minibatch discrimination (Salimans 2016 §3.2) on D's trunk features with this many
+    kernels B (e.g. 50); 0 = off."""
+    d_minibatch_disc_dim: int = 5
+    """C, the dimension of each minibatch-discrimination kernel."""
+    vdb_dim: int = 0
+    """Variational discriminator bottleneck (Peng 2019): a stochastic encoder of this many
+    dimensions between D's trunk and its heads, with the KL constraint loss.vdb_ic; 0 = off."""
     equalized_lr: bool = False
     """Equalized learning rate (ProGAN §4.1) on every linear / convolution layer of G and D:
     weights N(0, 1), scaled at run time by 1/sqrt(fan_in). Not with spectral norm."""
@@ -174,11 +189,23 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     adversarial: str = "ns"
-    """Adversarial loss (SPEC §1): minimax, ns, ls, wasserstein, hinge."""
+    """Adversarial loss (docs/methods.md §1): minimax, ns, ls, wasserstein, hinge."""
     mixed_batch: bool = False
     """One D forward over concatenated real+fake batches (seed 001 §3)."""
     label_smoothing: float = 0.0
     """One-sided label smoothing α: D's real target becomes 1 − α (ns, minimax, ls only)."""
+    feature_matching: float = 0.0
+    """λ of feature matching (Salimans 2016 §3.1): λ‖E f(x) − E f(G(z))‖² on D's trunk features
+    is added to G's loss; 0 = off."""
+    feature_matching_only: bool = False
+    """G's loss is the feature-matching term alone, without the adversarial term (the paper's
+    objective); needs loss.feature_matching > 0 and model.conditioning=none."""
+    vdb_ic: float = 0.1
+    """model.vdb_dim > 0: I_c, the bound on E KL(E(z|x) ‖ N(0, I)) the bottleneck enforces (nats)."""
+    vdb_beta_step: float = 1e-5
+    """model.vdb_dim > 0: α_β of the dual update β ← max(0, β + α_β (E KL − I_c)) after every D step."""
+    vdb_beta_init: float = 0.0
+    """model.vdb_dim > 0: β at the first step."""
 
 
 @dataclass
@@ -189,11 +216,17 @@ class TrainConfig:
     d_steps: int = 1
     """Discriminator steps per generator step (n_critic)."""
     optimizer: str = "adam"
+    """adam, adamw or rmsprop (WGAN's choice; train.*_betas are then not used)."""
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     g_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     weight_decay: float = 0.0
+    progressive_stable: int = 0
+    """model.net=progan: steps at each resolution before the next one fades in (and at the first)."""
+    progressive_fade: int = 0
+    """model.net=progan: steps over which a new resolution fades in (α from 0 to 1); with
+    progressive_stable = 0 as well, the full network trains from the first step."""
     ema: float = 0.999
     """Generator EMA decay; 0 disables EMA."""
     ema_start: int = 0

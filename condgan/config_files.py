@@ -1,5 +1,5 @@
-"""Config sources: the YAML presets shipped in `condgan/presets/` and YAML files, read into the
-raw dict that `condgan.config` parses (a key given twice is an error)."""
+"""Where a config comes from: the YAML presets shipped in `condgan/presets/` and users' YAML
+files, read into plain dicts (`condgan.config` turns them into a typed `Config`)."""
 
 from __future__ import annotations
 

@@ -22,11 +22,19 @@ class RegConfig:
     (Zhao 2021)."""
     cr_fake: float = 0.0
     """bCR weight on fakes: λ E||D(x') − D(T(x'))||²."""
+    dragan: float = 0.0
+    """DRAGAN weight λ (Kodali 2017): λ E(||∇D(x̂)|| − 1)² at x̂ = x + α·0.5·std(x)·u, perturbed reals."""
     d_interval: int = 1
     """Lazy regularization (StyleGAN2 App. B): with d_interval = k > 1 the penalties above (gp, r1,
-    r2, cr, cr_fake) leave D's loss and take a D step of their own every k-th iteration, weights
+    r2, cr, cr_fake, dragan) leave D's loss and take a D step of their own every k-th iteration, weights
     × k, D's optimizer at lr·c and betas^c, c = k/(k+1) (StyleGAN2: 16 for R1). 1 = in every D
     step's loss."""
+    historical_averaging: float = 0.0
+    """Historical averaging weight λ (Salimans 2016 §3.3): λ‖θ − θ̄‖² in G's and D's losses, θ̄
+    the mean of the player's parameters over all its past steps; 0 = off."""
+    weight_clip: float = 0.0
+    """WGAN weight clipping c (Arjovsky 2017, Algorithm 1): every D parameter clamped to [−c, c]
+    after each D step (a Lipschitz constraint for loss.adversarial=wasserstein); 0 = off."""
     lecam: float = 0.0
     """LeCam regularization weight λ (Tseng et al. 2021): λ (E relu(D(x) − α_F)² +
     E relu(α_R − D(x'))²) with α_R, α_F moving averages of D's outputs on reals / fakes; 0 = off."""

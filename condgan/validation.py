@@ -60,7 +60,7 @@ def validate_config(cfg: Config) -> None:
     from condgan.losses.adversarial import ADVERSARIAL_LOSSES
     from condgan.losses.conditioning import CONDITIONING
     from condgan.nets import NETWORKS
-    from condgan.nets.layers import ACTIVATIONS, NORMS
+    from condgan.nets.layers import ACTIVATIONS, GENERATOR_ONLY_NORMS, NORMS
     from condgan.training.labeling import LABELING
     from condgan.training.optimizers import OPTIMIZERS
 
@@ -78,6 +78,9 @@ def validate_config(cfg: Config) -> None:
     _choice("model.label_prior", m.label_prior, LABEL_PRIORS)
     _choice("model.g_norm", m.g_norm, NORMS)
     _choice("model.d_norm", m.d_norm, NORMS)
+    if m.d_norm in GENERATOR_ONLY_NORMS:
+        raise CondganError(f"model.d_norm={m.d_norm} is a generator normalization (its reference batch is a "
+                           "fixed set of latents); use batch, instance, layer, pixel or none in D")
     _choice("model.g_activation", m.g_activation, list(ACTIVATIONS))
     _choice("model.d_activation", m.d_activation, list(ACTIVATIONS))
     _choice("train.optimizer", t.optimizer, tuple(OPTIMIZERS))
@@ -89,11 +92,14 @@ def validate_config(cfg: Config) -> None:
     for key in ("z_dim", "embed_dim", "g_width", "d_width", "mlp_hidden", "mlp_layers", "codebook_groups",
                 "codebook_dim"):
         _positive(f"model.{key}", getattr(m, key))
-    for key in ("g_depth", "d_depth", "d_minibatch_std"):
+    for key in ("vbn_reference", "d_minibatch_disc_dim"):
+        _positive(f"model.{key}", getattr(m, key))
+    for key in ("g_depth", "d_depth", "d_minibatch_std", "d_minibatch_disc", "vdb_dim"):
         _positive(f"model.{key}", getattr(m, key), allow_zero=True)
     for key in ("steps", "batch_size", "d_steps", "checkpoint_every", "log_every", "g_lr", "d_lr"):
         _positive(f"train.{key}", getattr(t, key))
-    for key in ("sample_every", "standing_stats", "threads", "ema_start", "weight_decay"):
+    for key in ("sample_every", "standing_stats", "threads", "ema_start", "weight_decay", "progressive_stable",
+                "progressive_fade"):
         _positive(f"train.{key}", getattr(t, key), allow_zero=True)
     for key in ("g_betas", "d_betas"):
         betas = getattr(t, key)
@@ -101,7 +107,7 @@ def validate_config(cfg: Config) -> None:
             raise CondganError(f"config key 'train.{key}' must be two numbers in [0, 1), got {betas}")
     if not 0 <= t.ema < 1:
         raise CondganError(f"config key 'train.ema' must be in [0, 1) (0 disables EMA), got {t.ema}")
-    for name in ("gp", "r1", "r2", "cr", "cr_fake", "lecam", "pl"):
+    for name in ("gp", "r1", "r2", "cr", "cr_fake", "lecam", "pl", "dragan", "historical_averaging", "weight_clip"):
         _positive(f"reg.{name}", getattr(cfg.reg, name), allow_zero=True)
     _validate_style_and_adaptive(cfg)
     from condgan.augment import AUGMENTATIONS
@@ -112,6 +118,8 @@ def validate_config(cfg: Config) -> None:
         raise CondganError(f"config key 'loss.label_smoothing' must be in [0, 1), got {cfg.loss.label_smoothing}")
     if m.cond_weight is not None:  # unset: the method's default
         _positive("model.cond_weight", m.cond_weight, allow_zero=True)
+    for key in ("feature_matching", "vdb_ic", "vdb_beta_step", "vdb_beta_init"):
+        _positive(f"loss.{key}", getattr(cfg.loss, key), allow_zero=True)
     _positive("eval.every", cfg.eval.every, allow_zero=True)
     _positive("eval.num_samples", cfg.eval.num_samples)
     _choice("eval.real_split", cfg.eval.real_split, ("auto", "test", "train"))
@@ -129,10 +137,10 @@ def validate_config(cfg: Config) -> None:
         validate_data_config(cfg.data)
 
     # Combinations the math does not allow.
-    from condgan.training.extensions import check_extensions
+    from condgan.training.extensions import check_extensions, enabled_extensions
 
     for reason in (CONDITIONING.get(m.conditioning).check(cfg), LABELING.get(m.labeling).check(cfg),
-                   check_extensions(cfg)):
+                   check_extensions(cfg), *(extension.check(cfg) for extension in enabled_extensions(cfg))):
         if reason:
             raise CondganError(reason)
     if cfg.data.unlabeled:
@@ -144,17 +152,24 @@ def validate_config(cfg: Config) -> None:
         raise CondganError("model.equalized_lr=true cannot be combined with spectral norm (its "
                            "normalization would undo the runtime scaling); set model.g_spectral_norm="
                            "false and model.d_spectral_norm=false, or model.equalized_lr=false")
-    if adversarial.needs_lipschitz and cfg.reg.gp == 0 and not m.d_spectral_norm:
+    if adversarial.needs_lipschitz and cfg.reg.gp == 0 and cfg.reg.weight_clip == 0 and not m.d_spectral_norm:
         raise CondganError(
             f"loss.adversarial={adversarial.name} needs a Lipschitz-constrained critic: set reg.gp "
-            "(e.g. 10, WGAN-GP) or model.d_spectral_norm=true")
+            "(e.g. 10, WGAN-GP), reg.weight_clip (e.g. 0.01, WGAN) or model.d_spectral_norm=true")
     if cfg.loss.label_smoothing > 0 and adversarial.real_term_with_target is None:
         raise CondganError(f"loss.label_smoothing needs a loss with a real target (ns, minimax, ls); "
                            f"loss.adversarial={adversarial.name} has none")
-    if cfg.reg.gp > 0 and m.d_norm == "batch":
-        raise CondganError(
-            "reg.gp with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "
-            "each output depend on the whole batch (Gulrajani 2017 §4); use d_norm=layer/instance/none")
+    for name in ("gp", "dragan"):
+        if getattr(cfg.reg, name) > 0 and m.d_norm == "batch":
+            raise CondganError(
+                f"reg.{name} with model.d_norm=batch: the gradient penalty is per sample, but batch norm makes "
+                "each output depend on the whole batch (Gulrajani 2017 §4); use d_norm=layer/instance/none")
+    if cfg.loss.feature_matching_only and cfg.loss.feature_matching == 0:
+        raise CondganError("loss.feature_matching_only=true needs the feature-matching weight: set "
+                           "loss.feature_matching (e.g. 1.0)")
+    if (t.progressive_stable or t.progressive_fade) and m.net != "progan":
+        raise CondganError(f"train.progressive_stable / train.progressive_fade grow a model.net=progan network; "
+                           f"model.net={m.net} has a fixed resolution (set model.net=progan, or both to 0)")
     if t.sync_batchnorm:
         if cfg.device == "cpu" or cfg.device == "mps":
             raise CondganError(f"train.sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no "

@@ -32,6 +32,26 @@ def tiny_config():
     return make
 
 
+def train_in_process(cfg, out, until_step: int):
+    """Train `cfg` in this process (resuming from `out` when it holds a checkpoint) until
+    generator step `until_step`, then save: (the trainer, closed; each step's logs as floats).
+    For bit-identical-resume tests: cut a run at step k, call again with the full count."""
+    from condgan.training.trainer import Trainer
+
+    trainer = Trainer(cfg, out, progress=False)
+    trainer.setup()
+    try:
+        logs = []
+        while trainer.step < until_step:
+            logs.append({k: float(v) for k, v in trainer.train_step().items()})
+            trainer.step += 1
+        trainer.gather_random_states()
+        trainer.save()
+        return trainer, logs
+    finally:
+        trainer.close()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny trained run through the CLI (preset mnist5k-cagan with the tiny overrides: 20 steps

@@ -138,6 +138,8 @@ def test_resume_is_bit_identical_with_the_encoder(tmp_path):
     (["model.encoder=bigbigan", "reg.r1=1", "reg.d_interval=4"], "d_interval"),
     (["model.encoder=bigbgan"], "did you mean 'bigbigan'"),
     (["model.encoder=bigan", "model.encoder_clusters=1"], "encoder_clusters"),
+    (["model.encoder=bigbigan", "reg.historical_averaging=0.01"], "historical_averaging step extension"),
+    (["model.encoder=bigan", "model.vdb_dim=4"], "vdb step extension"),
 ])
 def test_config_refusals(tiny_config, extra, match):
     with pytest.raises(CondganError, match=match):

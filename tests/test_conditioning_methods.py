@@ -1,4 +1,4 @@
-"""The conditioning methods label, am, mh, tac, 2c and d2dce (SPEC §2): each loss against a naive
+"""The conditioning methods label, am, mh, tac, 2c and d2dce (docs/methods.md §2): each loss against a naive
 evaluation of its formula written here (Python floats / float64 double loops, never the library's
 own vectorized expression), numerical stability at τ = 0.01, gradients, and the config checks."""
 

@@ -1,5 +1,5 @@
 """Data layer: the bundled sources, the common options of DataConfig, the image folder, and the
-errors of every bad option or file (SPEC §7)."""
+errors of every bad option or file (docs/methods.md §8)."""
 
 import dataclasses
 

@@ -239,3 +239,16 @@ def test_no_merge_notes_left_in_docs_or_code():
     files = list(repository_markdown()) + sorted((ROOT / "condgan").rglob("*.py"))
     left = [str(p.relative_to(ROOT)) for p in files if re.search(r"<!--\s*merge|#\s*merge:", p.read_text())]
     assert not left, left
+
+
+def repository_python() -> list[Path]:
+    """The project's own Python files (package, tests, drivers, scripts, benchmarks)."""
+    return sorted(p for d in ("condgan", "tests", "experiments", "scripts", "benchmarks")
+                  for p in (ROOT / d).rglob("*.py") if p.name != "test_docs.py")
+
+
+def test_code_stands_alone():
+    """Docstrings and comments cite the repository's own docs, never files outside it."""
+    found = [f"{p.relative_to(ROOT)}: {s}" for p in repository_python() for s in OUTSIDE_REFERENCES
+             if s in p.read_text()]
+    assert not found, found

@@ -21,7 +21,7 @@ import search  # noqa: E402
 from runner import Baseline, Claim, Evaluation, Setting, Study  # noqa: E402
 
 STUDY_FILES = ["seed000", "seed001", "seed003", "seed004", "seed004_2c", "quality_sweep", "fid_sanity",
-               "precision_curves", "leaderboard", "limited_data"]
+               "precision_curves", "leaderboard", "limited_data", "canon"]
 
 
 class FakeTraining:
@@ -292,6 +292,10 @@ def fake_mog(run_dir, spec, args):
     return {**out, "w1_mean": 2.0, **{f"hist_{c}": [1] * 88 for c in range(3)}}
 
 
+def fake_modes(run_dir, spec, args):
+    return {"modes_recovered": 6.0 + (spec.seed or 0), "high_quality": 0.7, "scatter": [[0.0, 2.0], [2.0, 0.0]]}
+
+
 def fake_confusion(run_dir, spec, args):
     """A 2c-like confusion: every requested class drawn as the next class."""
     import seed004_2c
@@ -317,6 +321,8 @@ def test_every_study_builds_its_document_from_fake_runs(name, study, tmp_path, m
         monkeypatch.setattr(module, "fid_pair", fake_fid_pair)
     if study.measure is not None and study.part == "mog":
         monkeypatch.setattr(study, "measure", fake_mog)
+    if study.measure is not None and study.part == "modes":
+        monkeypatch.setattr(study, "measure", fake_modes)
     if hasattr(module, "confusion_measure"):
         monkeypatch.setattr(study, "measure", fake_confusion)
     part = [study.part] if study.part and hasattr(module, "STUDIES") else []  # a single study takes no part

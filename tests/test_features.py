@@ -1,4 +1,4 @@
-"""Feature extractors (SPEC §6): the domain classifier (training, cache, adaptation), batched
+"""Feature extractors (docs/evaluation.md): the domain classifier (training, cache, adaptation), batched
 extraction, the FID Inception-V3 (architecture, weight loading, errors), and the CLI."""
 
 from __future__ import annotations

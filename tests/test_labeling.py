@@ -1,4 +1,4 @@
-"""Labeling modes (SPEC §3): predefined targets, dynamic labeling from D's class logits, and the
+"""Labeling modes (docs/methods.md §3): predefined targets, dynamic labeling from D's class logits, and the
 class-conditional sampler of a dynamic-labeling run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Adversarial losses (SPEC §1) and conditioning methods (SPEC §2) against values computed by
+"""Adversarial losses (docs/methods.md §1) and conditioning methods (docs/methods.md §2) against values computed by
 hand in this file (math.log / math.exp on 2–3 element batches), never by re-running the same
 torch functions the library uses."""
 

@@ -24,6 +24,7 @@ EXPECTED_KEYS = {
     "parzen": {"parzen_ll", "parzen_ll_se", "parzen_sigma"},
     "cas": {"cas"},
     "linear_probe": {"linear_probe_acc"},
+    "modes": {"modes_recovered", "high_quality", "modes_total"},
 }
 FAST = {"kid": {"subsets": 5, "subset_size": 100}}
 

@@ -1,4 +1,4 @@
-"""Gradient penalties (SPEC §5): exact values on discriminators whose input gradient is known in
+"""Gradient penalties (docs/methods.md §5): exact values on discriminators whose input gradient is known in
 closed form, and double-backward correctness by finite differences (gradcheck, float64)."""
 
 from __future__ import annotations
@@ -183,9 +183,40 @@ def test_penalty_gradient_matches_manual_double_backward():
     assert bias_grad is None or bias_grad.item() == 0.0   # the bias does not move ∇_x D
 
 
-@pytest.mark.parametrize("name", ["r1", "r2", "gp", "cr", "cr_fake"])
+def test_dragan_quadratic_discriminator_by_hand():
+    """DRAGAN on D(x) = a·‖x‖² − 0.3 (∇D(x̂) = 2a·x̂): λ · mean_i (2a‖x̂_i‖ − 1)² at the perturbed
+    reals x̂ = x + α·0.5·std(x)·u, drawn in the documented order (u per element, then α per
+    sample) from the context's generator; the fakes play no part."""
+    a, lam = 0.8, 10.0
+    d = quadratic_discriminator(a)
+    real = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    fake = torch.full((6, 3), 100.0, dtype=torch.float64)
+    value = REGULARIZERS.get("dragan")(ctx(d, method(), real, fake, lam, gen=torch.Generator().manual_seed(5)))
+    g = torch.Generator().manual_seed(5)
+    u = torch.rand(6, 3, generator=g, dtype=torch.float64)
+    alpha = torch.rand(6, 1, generator=g, dtype=torch.float64)
+    std = float(real.flatten().std())  # the batch's standard deviation over all elements (n − 1)
+    expected = 0.0
+    for i in range(6):
+        x_hat = [float(real[i, j]) + float(alpha[i, 0]) * 0.5 * std * float(u[i, j]) for j in range(3)]
+        expected += (2 * a * math.sqrt(sum(v * v for v in x_hat)) - 1) ** 2 / 6
+    assert value.item() == pytest.approx(lam * expected, rel=1e-9)
+    # the perturbation moves the points: the penalty at the reals themselves differs
+    at_reals = lam * float(((2 * a * real.norm(dim=1)) - 1).square().mean())
+    assert abs(value.item() - at_reals) > 1e-3
+
+
+def test_dragan_with_batch_norm_in_d_rejected(tiny_config):
+    from condgan.errors import CondganError
+
+    with pytest.raises(CondganError, match="reg.dragan with model.d_norm=batch"):
+        tiny_config("reg.dragan=10", "model.d_norm=batch")
+    tiny_config("reg.dragan=10", "model.d_norm=layer")
+
+
+@pytest.mark.parametrize("name", ["r1", "r2", "gp", "cr", "cr_fake", "dragan"])
 def test_penalties_train_d_not_what_produced_their_inputs(name):
-    """The penalty's inputs are detached: back-propagating R1 / R2 / GP / CR reaches D's weights,
+    """The penalty's inputs are detached: back-propagating R1 / R2 / GP / CR / DRAGAN reaches D's weights,
     never the network that made the images (here a scale `s` applied to them)."""
     d = quadratic_discriminator(0.8)
     s = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)

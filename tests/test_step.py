@@ -98,3 +98,24 @@ def test_extras_and_extensions_share_the_step_hooks_and_one_phases_entry(tiny_co
         assert lecam.updates == 2
         step.load_state_dict({"lecam": {**state["phases"]["lecam"], "updates": 5}})
         assert lecam.updates == 5
+
+
+def test_both_kinds_of_extensions_run_together_and_checkpoint_apart(tiny_config, set_up_trainer):
+    """A step extension (STEP_EXTENSIONS: historical averaging, hooks inside the D and G phases)
+    and an installer extension (EXTENSIONS: orthogonal regularization, a G-loss term) on one step:
+    both act, the step extension's state is the checkpoint's `extensions` entry, and a checkpoint
+    without that entry (older than the step extensions) still loads."""
+    cfg = tiny_config("reg.ortho=0.01", "reg.historical_averaging=0.01", "reg.lecam=0.1",
+                      "model.conditioning=none", "train.ema=0")
+    with set_up_trainer(cfg) as trainer:
+        assert trainer.extensions == ["orthogonal"]
+        assert [e.name for e in trainer.gan_step.extensions] == ["historical_averaging"]
+        logs = _steps(trainer, 2)[-1]
+        assert {"g_ortho", "d_historical_averaging", "g_historical_averaging"} <= logs.keys()
+        state = trainer._state()
+        assert state["phases"].keys() == {"lecam"}
+        assert state["extensions"].keys() == {"historical_averaging"}
+        from condgan.training.checkpoint import restore_checkpoint_state
+
+        restore_checkpoint_state(trainer, {k: v for k, v in state.items() if k != "extensions"})
+

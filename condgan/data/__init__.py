@@ -1,4 +1,4 @@
-"""The data layer (SPEC §7): one module per source, all registered in `DATASETS`, and
+"""The data layer (docs/methods.md §8): one module per source, all registered in `DATASETS`, and
 `load_dataset`, which applies the common DataConfig options to a source's split.
 
     from condgan.data import load_dataset

@@ -1,4 +1,4 @@
-"""`cifar10`: CIFAR-10 in its python-pickle directory format (SPEC §7): `data_batch_1..5`,
+"""`cifar10`: CIFAR-10 in its python-pickle directory format (docs/methods.md §8): `data_batch_1..5`,
 `test_batch`, `batches.meta` in a `cifar-10-batches-py` directory.
 
 Searched in data.root (the directory itself or its `cifar-10-batches-py` sub-folder), else

@@ -1,4 +1,4 @@
-"""Helpers shared by the data sources (SPEC §7): source metadata, pixel conversion, resizing,
+"""Helpers shared by the data sources (docs/methods.md §8): source metadata, pixel conversion, resizing,
 channel conversion, the deterministic stratified hold-out split and where data files live.
 
 Each source module only knows how to read its own format; everything two sources would otherwise
@@ -20,7 +20,7 @@ from condgan.data.base import ImageData
 from condgan.errors import CondganError
 
 SPLITS = ("train", "test")
-# Debian's `dataset-*` packages install data sets here (SPEC §7).
+# Debian's `dataset-*` packages install data sets here (docs/methods.md §8).
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 DATA_ENV = "CONDGAN_DATA"
 

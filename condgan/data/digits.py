@@ -1,4 +1,4 @@
-"""`digits`: scikit-learn's 1,797 8×8 handwritten digits (SPEC §7), values 0..16.
+"""`digits`: scikit-learn's 1,797 8×8 handwritten digits (docs/methods.md §8), values 0..16.
 
 Resized to `data.image_size` by the common options; no official test split, so a stratified
 hold-out of `data.test_fraction` is cut, deterministic by `data.split_seed`.

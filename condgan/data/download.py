@@ -1,4 +1,4 @@
-"""Checked, atomic downloads of public data files (SPEC §7: "standard URL downloads with
+"""Checked, atomic downloads of public data files (docs/methods.md §8: "standard URL downloads with
 checksums when online").
 
 The file is streamed to a temporary name in the destination directory while its digests are

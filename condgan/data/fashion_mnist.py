@@ -1,4 +1,4 @@
-"""`fashion-mnist`: Zalando's 60k/10k 28×28 clothing images in the IDX format (SPEC §7).
+"""`fashion-mnist`: Zalando's 60k/10k 28×28 clothing images in the IDX format (docs/methods.md §8).
 
 Files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
 t10k-labels-idx1-ubyte, each gzipped (`.gz`) or not, searched in data.root, else

@@ -1,4 +1,4 @@
-"""`folder`: the user's own images under data.root (SPEC §7), in one of three layouts:
+"""`folder`: the user's own images under data.root (docs/methods.md §8), in one of three layouts:
 
 * one sub-folder per class (labeled; class_names = the sorted folder names, images found
   recursively inside each),

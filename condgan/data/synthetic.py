@@ -1,4 +1,4 @@
-"""Synthetic vector data (SPEC §7): labeled Gaussian mixtures whose modes are the classes.
+"""Synthetic vector data (docs/methods.md §8): labeled Gaussian mixtures whose modes are the classes.
 
 Samples are N×D float32 in the mixture's own coordinates, *not* scaled to [-1, 1], so plots and
 mode statistics read in the units below; the `mlp` network has a linear output. Classes are

@@ -1,4 +1,4 @@
-"""Evaluation of trained generators (SPEC §6): the evaluator, cached real references, external
+"""Evaluation of trained generators (docs/evaluation.md): the evaluator, cached real references, external
 fakes, reports. The protocol is described in docs/evaluation.md."""
 
 from condgan.evaluation.evaluator import DEFAULT_METRICS, EvalResult, Evaluator

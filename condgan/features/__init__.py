@@ -1,4 +1,4 @@
-"""Feature extractors for evaluation (SPEC §6): the interface and registry live in `base`,
+"""Feature extractors for evaluation (docs/evaluation.md): the interface and registry live in `base`,
 the data set's own classifier in `domain` (shipped for the embedded data sets, else trained and
 cached), the FID Inception-V3 in `inception`.
 

@@ -2,7 +2,7 @@
 
 Every evaluation metric (FID, KID, IS, AM Score, precision/recall, conditional accuracy, ...)
 reads images through a *feature extractor* so that the metric code never knows whether the
-features come from Inception-V3 or from the data set's own domain classifier (SPEC §6).
+features come from Inception-V3 or from the data set's own domain classifier (docs/evaluation.md).
 
 An extractor is an `nn.Module` whose `forward(images)` takes images in [-1, 1] (N×C×H×W, any
 size and 1 or 3 channels: the extractor adapts them) and returns a dict of named outputs:

@@ -1,1 +1,1 @@
-"""Losses: adversarial (SPEC §1), conditioning (SPEC §2) and regularizers (SPEC §5)."""
+"""Losses: adversarial (docs/methods.md §1), conditioning (docs/methods.md §2) and regularizers (docs/methods.md §5)."""

@@ -1,4 +1,4 @@
-"""Adversarial losses (SPEC §1) as per-sample terms on discriminator logits.
+"""Adversarial losses (docs/methods.md §1) as per-sample terms on discriminator logits.
 
 Each loss is three elementwise functions of a logit `o`:
   real_term f_r(o_r)  and  fake_term f_g(o_f)  — the discriminator minimizes E f_r + E f_g,

@@ -1,4 +1,4 @@
-"""Gradient penalties on the discriminator (SPEC §5), registry `REGULARIZERS`.
+"""Gradient penalties on the discriminator (docs/methods.md §5), registry `REGULARIZERS`.
 
 A regularizer is `fn(ctx: PenaltyContext) -> penalty` (already multiplied by its weight from
 `cfg.reg.<name>`); it is added to the discriminator loss when that weight is non-zero. The
@@ -75,9 +75,34 @@ def wgan_gradient_penalty(ctx: PenaltyContext) -> torch.Tensor:
     shape = (ctx.real.shape[0],) + (1,) * (ctx.real.dim() - 1)
     eps = torch.rand(shape, device=ctx.real.device, generator=ctx.generator)
     mixed = eps * ctx.real + (1 - eps) * ctx.fake  # detached by the input-gradient helper
+    return ctx.weight * unit_gradient_norm_gap(ctx, mixed, ctx.real_labels)
+
+
+def unit_gradient_norm_gap(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:
+    """E (‖∇_x D(x)‖ − 1)² over the batch `x` (GP, DRAGAN), with a graph."""
     # + tiny constant: the gradient of sqrt at 0 is infinite.
-    norm = (input_gradient_sq_norm(ctx, mixed, ctx.real_labels) + 1e-12).sqrt()
-    return ctx.weight * (norm - 1).square().mean()
+    norm = (input_gradient_sq_norm(ctx, x, labels) + 1e-12).sqrt()
+    return (norm - 1).square().mean()
+
+
+DRAGAN_SCALE = 0.5
+"""c of DRAGAN's perturbation δ = c · std(x) · u (the authors' released code)."""
+
+
+@REGULARIZERS.register("dragan")
+def dragan_penalty(ctx: PenaltyContext) -> torch.Tensor:
+    """DRAGAN (Kodali et al. 2017, "On Convergence and Stability of GANs", the DRAGAN penalty):
+    λ · E (‖∇_x̂ D(x̂)‖ − 1)² at points x̂ around the reals rather than between reals and fakes:
+    x̂ = x + α·δ, δ = c · std(x) · u with u ~ U[0, 1)^d per element, α ~ U[0, 1] per sample,
+    std(x) the standard deviation of the whole real batch and c = DRAGAN_SCALE (the paper writes
+    the perturbation as δ ~ N(0, cI); this is its authors' code, the common form). It penalizes
+    sharp gradients of D near the data, the local equilibria that mode collapse sits in.
+    Perturbed points keep the real sample's condition. Draw order: u, then α."""
+    x = ctx.real.detach()
+    u = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=ctx.generator)
+    alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype, generator=ctx.generator)
+    perturbed = x + alpha * DRAGAN_SCALE * x.std() * u
+    return ctx.weight * unit_gradient_norm_gap(ctx, perturbed, ctx.real_labels)
 
 
 def consistency_sq_distance(ctx: PenaltyContext, x: torch.Tensor, labels: Labels) -> torch.Tensor:

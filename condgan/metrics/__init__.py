@@ -1,4 +1,4 @@
-"""The metric library: pure math on extracted features / class probabilities (SPEC §6).
+"""The metric library: pure math on extracted features / class probabilities (docs/evaluation.md).
 
 Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, registered by name in
 `METRICS` as a `MetricSpec` (see base.py for the convention). Registered names and their keys:
@@ -17,6 +17,7 @@ Every metric is `fn(inputs: MetricInputs, **opts) -> dict[str, float]`, register
     cas                   cas                                      transfer.py
     linear_probe          linear_probe_acc                         transfer.py
     parzen                parzen_ll, parzen_ll_se, parzen_sigma    parzen.py
+    modes                 modes_recovered, high_quality, modes_total  modes.py
 """
 
 from condgan.metrics.base import METRICS, MetricInputs, MetricSpec, compute_metrics, register_metric
@@ -31,6 +32,7 @@ from condgan.metrics import (  # noqa: F401
     fid,
     inception_score,
     kid,
+    modes,
     parzen,
     prdc,
     transfer,

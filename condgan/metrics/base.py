@@ -22,7 +22,7 @@ or simply `compute_metrics(inputs, names, options)`.
 
 Randomness (KID subsets, IS split shuffling, SSIM pairs, Parzen validation split) comes only
 from `inputs.seed` through a private `torch.Generator`, so the same inputs and seed always give
-the same numbers (SPEC §6: evaluation is deterministic for a fixed seed). Every seeded draw is
+the same numbers (docs/evaluation.md: evaluation is deterministic for a fixed seed). Every seeded draw is
 made over the rows in `canonical_order` (sorted by a hash of their content), not over the
 positions they were passed in: a set's score does not depend on how it was stored (a class
 folder and an .npz of the same images in another order score the same).

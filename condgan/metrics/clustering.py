@@ -1,4 +1,4 @@
-"""Clustering quality of discovered classes on labeled real test data (SPEC §6).
+"""Clustering quality of discovered classes on labeled real test data (docs/evaluation.md).
 
 For `classifier` / `infogan` / `dynamic` labeling modes, Q (or D's class head) assigns each real
 test image a cluster id c_i; the true class is y_i.

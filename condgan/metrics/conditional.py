@@ -1,4 +1,4 @@
-"""Does G obey the label? Conditional accuracy and class-distribution distance (SPEC §6).
+"""Does G obey the label? Conditional accuracy and class-distribution distance (docs/evaluation.md).
 
 Both use the classifier's decision ŷ(x') = argmax_k C(x')_k on each fake x' = G(z, y').
 

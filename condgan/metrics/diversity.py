@@ -1,4 +1,4 @@
-"""Intra-class diversity: mean (MS-)SSIM of random same-class fake pairs (SPEC §6).
+"""Intra-class diversity: mean (MS-)SSIM of random same-class fake pairs (docs/evaluation.md).
 
 The collapse detector of Odena et al. 2017 (AC-GAN) used in seed 003 §7 / Table 2: for each
 class, the mean structural similarity of randomly chosen pairs of generated images of that class.

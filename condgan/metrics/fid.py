@@ -1,7 +1,7 @@
 """Fréchet distances between Gaussian fits of features: FID and intra-class FID.
 
 FID (Heusel et al. 2017, "GANs trained by a two time-scale update rule converge to a local Nash
-equilibrium"; SPEC §6):
+equilibrium"; docs/evaluation.md):
 
     FID = |μ_r − μ_g|² + Tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2})
 

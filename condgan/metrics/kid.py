@@ -1,4 +1,4 @@
-"""Kernel Inception Distance (Bińkowski et al. 2018, "Demystifying MMD GANs"; SPEC §6).
+"""Kernel Inception Distance (Bińkowski et al. 2018, "Demystifying MMD GANs"; docs/evaluation.md).
 
 KID is the unbiased estimator of the squared MMD with the cubic polynomial kernel
 

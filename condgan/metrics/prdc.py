@@ -1,4 +1,4 @@
-"""k-NN manifold metrics: improved precision / recall and density / coverage (SPEC §6).
+"""k-NN manifold metrics: improved precision / recall and density / coverage (docs/evaluation.md).
 
 Let r_k(x) be the distance from x to its k-th nearest neighbour in its own set (knn.py), real
 set {x_j} (N_r), fake set {y_i} (N_f), 1[·] the indicator.

@@ -1,5 +1,5 @@
 """Building blocks shared by the networks: normalization, activation, spectral norm, and
-conditional batch norm (per-class gain and bias, SPEC §4)."""
+conditional batch norm (per-class gain and bias, docs/methods.md §4)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import torch
 from torch import nn
 
 from condgan.errors import CondganError
+from condgan.nets.normalization import PixelNorm, VirtualBatchNorm
 
-NORMS = ("batch", "instance", "layer", "none")
+NORMS = ("batch", "instance", "layer", "none", "pixel", "virtual_batch")
+GENERATOR_ONLY_NORMS = ("virtual_batch",)
+"""Norms that need a reference batch of latents (VirtualBatchGenerator): G only."""
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(),
     "lrelu": lambda: nn.LeakyReLU(0.2),
@@ -26,7 +29,8 @@ def make_activation(name: str) -> nn.Module:
 
 
 def make_norm(kind: str, channels: int, spatial: bool = True, affine: bool = True) -> nn.Module:
-    """batch / instance / layer / none for feature maps (spatial) or vectors."""
+    """batch / instance / layer / none / pixel / virtual_batch for feature maps (spatial) or
+    vectors (see condgan.nets.normalization for the last two)."""
     if kind == "batch":
         return (nn.BatchNorm2d if spatial else nn.BatchNorm1d)(channels, affine=affine)
     if kind == "instance":
@@ -38,6 +42,10 @@ def make_norm(kind: str, channels: int, spatial: bool = True, affine: bool = Tru
         return nn.GroupNorm(1, channels, affine=affine) if spatial else nn.LayerNorm(channels, elementwise_affine=affine)
     if kind == "none":
         return nn.Identity()
+    if kind == "pixel":
+        return PixelNorm()
+    if kind == "virtual_batch":
+        return VirtualBatchNorm(channels, spatial, affine)
     raise CondganError(f"unknown norm '{kind}'; choose one of: {', '.join(NORMS)}")
 
 

@@ -11,9 +11,13 @@ from condgan.errors import CondganError
 from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.conditioning import CONDITIONING, ConditioningMethod
 from condgan.nets import NETWORKS, Discriminator
+from condgan.nets.bottleneck import VariationalDiscriminator
 from condgan.nets.joint import head_features, make_discriminator
 from condgan.nets.layers import apply_equalized_lr
+from condgan.nets.minibatch_discrimination import MinibatchDiscriminationTrunk
+from condgan.nets.normalization import VirtualBatchGenerator
 from condgan.training.labeling import LABELING
+from condgan.training.latents import sample_latents
 from condgan.training.precision import SpeedSettings, apply_init, prepare_networks, resolve_speed
 
 
@@ -64,11 +68,18 @@ def build_gan(cfg, info: DataInfo, device: torch.device, speed: SpeedSettings | 
     method = method_cls.from_config(cfg, adversarial, mode.discriminator_conditions(cfg, info),
                                     mode.discriminator_groups(cfg))
     num_conditions = mode.generator_conditions(cfg, info)
-    generator, trunk = NETWORKS.get(cfg.model.net)(cfg, info.sample_shape, num_conditions)
-    feat_dim = head_features(cfg, trunk.out_dim)
-    heads = method.heads(feat_dim, cfg.model.d_spectral_norm)
+    m = cfg.model
+    generator, trunk = NETWORKS.get(m.net)(cfg, info.sample_shape, num_conditions)
+    if m.g_norm == "virtual_batch":
+        generator = _with_reference_batch(cfg, info, generator, num_conditions)
+    if m.d_minibatch_disc:
+        trunk = MinibatchDiscriminationTrunk(trunk, m.d_minibatch_disc, m.d_minibatch_disc_dim)
+    # the heads read the bottleneck's z when there is one, J's features for model.encoder=bigan
+    feat_dim = m.vdb_dim or head_features(cfg, trunk.out_dim)
+    heads = method.heads(feat_dim, m.d_spectral_norm)
     heads.update(mode.discriminator_heads(cfg, feat_dim))
-    discriminator = make_discriminator(cfg, trunk, heads, mode.discriminator_conditions(cfg, info))
+    discriminator = (VariationalDiscriminator(trunk, heads, m.vdb_dim, m.d_spectral_norm) if m.vdb_dim
+                     else make_discriminator(cfg, trunk, heads, mode.discriminator_conditions(cfg, info)))
     apply_init(generator, cfg.model.init)
     apply_init(discriminator, cfg.model.init)
     if cfg.model.equalized_lr:
@@ -77,3 +88,15 @@ def build_gan(cfg, info: DataInfo, device: torch.device, speed: SpeedSettings | 
     generator, discriminator = generator.to(device), discriminator.to(device)
     prepare_networks(speed or resolve_speed(cfg, device), generator, discriminator)
     return GAN(generator, discriminator, method, info)
+
+
+def _with_reference_batch(cfg, info: DataInfo, generator: torch.nn.Module, num_conditions: int):
+    """G behind `VirtualBatchGenerator`: `model.vbn_reference` latents and conditions, drawn as
+    training draws them from a generator of their own seeded by the run's seed (so G's
+    initialization is the same with and without virtual batch norm)."""
+    rng = torch.Generator().manual_seed(cfg.seed + 1_000_037)
+    n = cfg.model.vbn_reference
+    z = sample_latents(n, cfg.model.z_dim, rng)
+    cnd = (LABELING.get(cfg.model.labeling).random_conditions(cfg, info, n, rng, "cpu")
+           if num_conditions else None)
+    return VirtualBatchGenerator(generator, z, cnd)

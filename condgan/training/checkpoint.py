@@ -96,7 +96,8 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
 def checkpoint_state(t) -> dict:
     """Everything a set-up trainer `t` needs to resume bit-identically: step, networks, EMA,
     optimizers, the labeling mode's, the step's phases' (`GANStep.stateful`: ADA's p, LeCam's
-    anchors, BiGAN's encoder, ...) and the precision's state, every random stream (each rank's
+    anchors, BiGAN's encoder, ...), the step extensions' (historical means, the VDB's β) and the
+    precision's state, every random stream (each rank's
     own, gathered by `Trainer.gather_random_states`), plus what sampling and evaluation read
     without the data set (config, data info) and the environment a resume must match."""
     return {
@@ -117,6 +118,7 @@ def checkpoint_state(t) -> dict:
         "phases": t.gan_step.state_dict(),
         "precision": t.precision.state_dict(),
         "speed": t.speed.to_dict(),
+        "extensions": {e.name: e.state_dict() for e in t.gan_step.extensions},
         "rng": {"train": t.rng.get_state(), "torch": torch.get_rng_state(),
                 "sampler": t.batches.state_dict(),
                 **({"ranks": t._rank_states} if t.dist.enabled else {})},
@@ -144,8 +146,8 @@ def local_random_state(t) -> dict:
 
 def restore_checkpoint_state(t, state: dict) -> None:
     """Load `checkpoint_state`'s dict into the set-up trainer `t`. Entries added after the first
-    checkpoint format (labeling, phases: the state of `GANStep.stateful`, precision) default to
-    empty, so older checkpoints still load."""
+    checkpoint format (labeling, phases: the state of `GANStep.stateful`, precision, extensions:
+    the step extensions' state) default to empty, so older checkpoints still load."""
     t.step = state["step"]
     t.best = state.get("best")
     if t.best is not None and t.best.get("metric") != t.cfg.eval.best_metric:
@@ -162,6 +164,9 @@ def restore_checkpoint_state(t, state: dict) -> None:
     t.labeling.load_state_dict(state.get("labeling", {}))
     t.gan_step.load_state_dict(state.get("phases", {}))
     t.precision.load_state_dict(state.get("precision"))
+    saved = state.get("extensions", {})
+    for extension in t.gan_step.extensions:
+        extension.load_state_dict(saved.get(extension.name, {}))
     t.rng.set_state(state["rng"]["train"])
     torch.set_rng_state(state["rng"]["torch"])
     t.batches.load_state_dict(state["rng"]["sampler"])

@@ -34,7 +34,7 @@ from condgan.adaptive import AdaptiveAugment, AdaptiveProbability, adaptive_enab
 from condgan.augment import DiffAugment
 from condgan.losses.lecam import LeCam
 from condgan.losses.path_length import PathLengthPenalty
-from condgan.losses.regularizers import PenaltyContext
+from condgan.losses.regularizers import REGULARIZERS, PenaltyContext
 from condgan.training.step import GANStep, Iteration, Phase
 from condgan.training.style_mixing import generate
 
@@ -67,7 +67,7 @@ def lazy_ratio(cfg, net: str) -> float:
     step every k > 1 iterations, else 1 (stylegan2-ada's mb_ratio: lr · c, betas^c)."""
     reg = cfg.reg
     if net == "d":
-        on = reg.d_interval > 1 and any(getattr(reg, name) > 0 for name in ("gp", "r1", "r2", "cr", "cr_fake"))
+        on = reg.d_interval > 1 and any(getattr(reg, name) > 0 for name in REGULARIZERS.names())
         k = reg.d_interval
     else:
         on, k = reg.pl > 0 and reg.pl_interval > 1, reg.pl_interval

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import torch
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}
 
 
 def make_optimizer(params, cfg, lr: float, betas) -> torch.optim.Optimizer:
-    """`train.optimizer` (adam / adamw) over `params` with learning rate `lr`, Adam's `betas` and
-    `train.weight_decay`; fused where supported (module docstring)."""
+    """`train.optimizer` over `params` with learning rate `lr` and `train.weight_decay`: adam /
+    adamw with Adam's `betas`, fused where supported (module docstring); rmsprop (WGAN, Arjovsky
+    2017 §3: no momentum) with torch's defaults (α = 0.99, ε = 1e-8, momentum 0), `betas` unused."""
     params = list(params)
+    if cfg.train.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.train.weight_decay)
     kind = OPTIMIZERS[cfg.train.optimizer]
     options = dict(lr=lr, betas=tuple(betas), weight_decay=cfg.train.weight_decay)
     if fused_supported(params):

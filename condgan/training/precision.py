@@ -125,12 +125,12 @@ class SpeedSettings:
         return {"precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
 
 
-def resolve_speed(cfg, device: torch.device, saved: dict | None = None) -> SpeedSettings:
+def resolve_speed(cfg, device: torch.device | str, saved: dict | None = None) -> SpeedSettings:
     """The config's speed switches on `device`: `auto` resolved (module docstring), an explicit
     value kept. `saved`: the settings a resumed run's checkpoint recorded; an `auto` then keeps
     what the run started with (a resume is bit-identical only in the same precision and memory
     format), an explicit value that differs from it is refused."""
-    t = cfg.train
+    t, device = cfg.train, torch.device(device)
     reasons = []
     saved = saved or {}
     precision, why = t.precision, f"train.precision={t.precision}"

@@ -22,9 +22,13 @@ update uses the latents D was just trained on, rather than independent ones.
 This is where new training families plug in, without touching the loop: a phase added with
 `add_phase(Phase(name, run, every), after=...)` (StyleGAN2's lazy R1 every 16 iterations after
 D, its path-length regularization every 4 after G, ADA's update of the augmentation probability
-after D), a default phase replaced (BiGAN's D and G phases on pairs (x, z)), or a hook of the
-default phases set (the attributes after `phases` in `__init__`: style mixing, APA, LeCam; the
-unrolled GAN's look-ahead critic, top-k, orthogonal regularization). See docs/architecture.md.
+after D), a default phase replaced (BiGAN's D and G phases on pairs (x, z), an unrolled-GAN G
+phase), or a hook of the default phases set (the attributes after `phases` in `__init__`: style
+mixing, APA, LeCam; the unrolled GAN's look-ahead critic, top-k, orthogonal regularization;
+installed by condgan.training.extensions' `EXTENSIONS`). Techniques chosen by config keys are also
+`extensions` (condgan.training.extensions' `STEP_EXTENSIONS`): each may transform real batches,
+add to D's loss after the penalties and to G's loss after the method's term, act after every D /
+G optimizer step, and add phases of its own. See docs/architecture.md.
 
 Randomness: latents and fake labels come from `rng` (shared by all processes: every rank draws
 the global batch and keeps its rows), penalty and DiffAugment noise from `noise_rng` (per rank),
@@ -78,7 +82,7 @@ class GANStep:
 
     def __init__(self, cfg, generator, discriminator, method, labeling, opt_g, opt_d, *, d_fn, ema,
                  penalties, precision, dist, rng, noise_rng, batches, labels, diagnostics, networks,
-                 channels_last: bool = False):
+                 channels_last: bool = False, extensions=()):
         self.cfg = cfg
         self.G, self.D, self.method, self.labeling = generator, discriminator, method, labeling
         self.opt_g, self.opt_d, self.ema = opt_g, opt_d, ema
@@ -120,6 +124,11 @@ class GANStep:
         """name → an object with state_dict / load_state_dict whose state carries over between
         iterations (ADA's p, LeCam's anchors, the path-length mean, BiGAN's encoder): the
         checkpoint's 'phases' entry, one dict for all additions (names must be distinct)."""
+        self.extensions = list(extensions)
+        """`StepExtension`s (config-chosen techniques), in registry order; see the module docstring.
+        Their state is the checkpoint's 'extensions' entry."""
+        for extension in self.extensions:
+            extension.attach(self)
 
     def add_phase(self, phase: Phase, after: str) -> None:
         """Insert `phase` right after the phase named `after`."""
@@ -151,6 +160,8 @@ class GANStep:
     def real_batch(self) -> tuple[torch.Tensor, Labels]:
         x, idx = self.batches.next()
         x = to_memory_format(x, self.channels_last)
+        for extension in self.extensions:
+            x = extension.real_batch(x)
         y = self.labels[idx] if self.labels is not None else None
         return x, self.labeling.real(x, y)
 
@@ -219,7 +230,11 @@ class GANStep:
                     if value is not None:
                         d_loss = d_loss + value
                 d_loss = self.add_penalties(d_loss, d_logs, real, fake, real_labels, fake_labels)
+                for extension in self.extensions:
+                    d_loss = extension.d_loss(d_loss, d_logs, real=real, fake=fake, out_real=out_r, out_fake=out_f)
             self.precision.step("d", d_loss, self.opt_d, before_step=lambda: self.dist.average_gradients([self.D]))
+            for extension in self.extensions:
+                extension.after_d_step()
         it.real, it.real_labels = real, real_labels
         it.extra["d_fake"] = fake, fake_labels  # a lazy penalty phase's fakes
         return {**d_logs, "d_loss": d_loss}
@@ -252,12 +267,16 @@ class GANStep:
                 out_f, fake_labels, selection_logs = self.fake_selection(out_f, fake_labels, it)
             g_loss, g_logs = self.method.g_loss(out_f, fake_labels)
             g_logs.update(selection_logs)
+            for extension in self.extensions:
+                g_loss = extension.g_loss(g_loss, g_logs, it, fake=fake, out_fake=out_f)
             extra, extra_logs = self.labeling.extra_loss(out_f, fake_labels, "g")
             if extra is not None:
                 g_loss = g_loss + extra
                 g_logs.update(extra_logs)
             g_loss = self.add_generator_terms(it, g_loss, g_logs)
         self.precision.step("g", g_loss, self.opt_g, before_step=lambda: self.dist.average_gradients([self.G]))
+        for extension in self.extensions:
+            extension.after_g_step()
         it.fake, it.fake_labels = fake, all_labels
         return {**g_logs, "g_loss": g_loss}
 

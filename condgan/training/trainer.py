@@ -46,7 +46,7 @@ from condgan.training.diagnostics import DiscriminatorDiagnostics
 from condgan.training.distributed import SINGLE, Distributed, is_secondary_rank, plain_batchnorm
 from condgan.training.ema import GeneratorEMA, standing_statistics
 from condgan.training import extras
-from condgan.training.extensions import install_extensions
+from condgan.training.extensions import build_extensions, install_extensions
 from condgan.training.labeling import LABELING, evaluation_classes
 from condgan.training.logger import TrainingDiverged, TrainingLog
 from condgan.training.loop import TrainResult, train_loop
@@ -213,7 +213,7 @@ class Trainer:
                                 d_fn=self.d_fn, ema=self.ema, penalties=self.penalties, precision=self.precision,
                                 dist=dist, rng=self.rng, noise_rng=self.noise_rng, batches=self.batches,
                                 labels=self.labels, diagnostics=self.diagnostics, networks=self.networks,
-                                channels_last=self.speed.channels_last)
+                                channels_last=self.speed.channels_last, extensions=build_extensions(cfg))
         # StyleGAN2's and the limited-data additions (each off unless configured): phases and hooks.
         extras.install(self.gan_step, cfg, d_augment, cfg.train.batch_size * cfg.train.d_steps * dist.world_size,
                        dist.mean if dist.enabled else None)

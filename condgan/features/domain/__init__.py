@@ -1,4 +1,4 @@
-"""The domain classifier extractor: a small CNN of the data set's own classes (SPEC §6).
+"""The domain classifier extractor: a small CNN of the data set's own classes (docs/evaluation.md).
 
     net.py      the network and its feature-extractor view
     fit.py      the training recipe

@@ -1,7 +1,7 @@
 """Training the domain classifier: a small CNN fit on a data set's own labeled train split.
 
 Why: Inception-V3 weights cannot be downloaded everywhere, and ImageNet features say little
-about 28×28 digits anyway. SPEC §6 therefore asks for a second extractor route: a classifier
+about 28×28 digits anyway. docs/evaluation.md therefore asks for a second extractor route: a classifier
 trained on the data set itself, whose 128-d penultimate layer gives the features (FID, KID,
 precision/recall, ...) and whose softmax gives `C(x)` (IS, AM Score, conditional accuracy).
 The embedded data sets ship pinned classifiers made with this recipe (`shipped.py`); other

@@ -1,4 +1,4 @@
-"""Conditioning methods (SPEC §2), registry `CONDITIONING`."""
+"""Conditioning methods (docs/methods.md §2), registry `CONDITIONING`."""
 
 from condgan.losses.conditioning import (  # noqa: F401  (registration)
     adc,

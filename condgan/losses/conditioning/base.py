@@ -1,4 +1,4 @@
-"""The conditioning-method interface (SPEC §2) and its registry.
+"""The conditioning-method interface (docs/methods.md §2) and its registry.
 
 A method decides (1) which heads the discriminator has on top of the trunk features h, (2) the
 discriminator and generator losses from those heads' outputs, and (3) which scalar per sample the

@@ -10,7 +10,7 @@ class ConditionalActivation(ConditioningMethod):
     L_D = Σ_c E_real[f_r(D_c(x)) cnd_c] + Σ_c E_fake[f_g(D_c(x')) cnd'_c],
     L_G = Σ_c E_fake[f^G(D_c(x')) cnd'_c],
 
-    with f_r, f_g, f^G the per-sample terms of the adversarial loss (SPEC §1). Multiplying by
+    with f_r, f_g, f^G the per-sample terms of the adversarial loss (docs/methods.md §1). Multiplying by
     `cnd` means each condition's GAN sees only the samples that carry it; with single labels
     cnd = one-hot(y), with attributes it is multi-hot.
     """

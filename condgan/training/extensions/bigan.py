@@ -29,7 +29,8 @@ from condgan.losses.adversarial import ADVERSARIAL_LOSSES
 from condgan.losses.bigan import ENCODER_TERMS, PairLosses
 from condgan.nets.joint import Encoder, pack
 from condgan.registry import choice_reason
-from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.extensions.base import enabled_extensions
+from condgan.training.extensions.installers import EXTENSIONS, Extension
 from condgan.training.precision import apply_init, prepare_networks
 from condgan.training.step import Iteration, Phase
 
@@ -124,7 +125,7 @@ class BiGAN(Extension):
                                      ("train.reuse_fakes", cfg.train.reuse_fakes), ("reg.style_mixing", cfg.reg.style_mixing),
                                      ("reg.pl", cfg.reg.pl), ("reg.lecam", cfg.reg.lecam), ("reg.d_interval", lazy),
                                      ("ada.*", adaptive_enabled(cfg.ada)), ("apa.*", adaptive_enabled(cfg.apa)))
-                 if on]
+                 if on] + [f"the {e.name} step extension" for e in enabled_extensions(cfg)]
         if clash:
             return (f"model.encoder={m.encoder} replaces the D and G phases, which {', '.join(clash)} change; "
                     "these are not implemented for pairs (x, z): turn them off")

@@ -26,7 +26,7 @@ from torch import nn
 from condgan.console import warn
 from condgan.errors import CondganError
 from condgan.training.checkpoint import RunDir, load_checkpoint
-from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
+from condgan.training.extensions.installers import EXTENSIONS, Extension, non_negative
 from condgan.training.extras import lazy_ratio
 from condgan.training.optimizers import make_optimizer
 

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from condgan.nets.base import LabelInput
-from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
+from condgan.training.extensions.installers import EXTENSIONS, Extension, non_negative
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 

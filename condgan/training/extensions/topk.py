@@ -24,7 +24,7 @@ from typing import Optional
 import torch
 
 from condgan.losses.conditioning.base import Labels
-from condgan.training.extensions.base import EXTENSIONS, Extension
+from condgan.training.extensions.installers import EXTENSIONS, Extension
 
 
 def topk_size(step: int, batch: int, gamma: float, minimum: float, images_per_step: int, num_train: int) -> int:

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 import torch
 from torch.func import functional_call
 
-from condgan.training.extensions.base import EXTENSIONS, Extension, non_negative
+from condgan.training.extensions.installers import EXTENSIONS, Extension, non_negative
 
 SQRT_FLOOR = 1e-30  # v below this: the square root's derivative would be infinite at v = 0
 
