@@ -6,19 +6,17 @@ of a preset costs, where the time goes, and what each speed change buys.
     python benchmarks/speed_bench.py peak [--threads 1]
     python benchmarks/speed_bench.py profile [--of default|f3a8931] [--preset mnist5k-quickstart] [--threads 1]
 
-compare   builds one `Trainer` per variant in this process, all from the same seed, and runs
-          their steps (`Trainer.train_step`, the full step: D phase, G phase, EMA) in
-          interleaved rounds (variant A's steps, B's, C's, ..., then again), so that the load of a
-          shared machine falls on every variant alike. Variants: `f3a8931` (the step as on commit
-          f3a8931: fp32 eager, contiguous tensors, torch's default (foreach) Adam), each change
-          alone, and `default` (the config's defaults on this machine). Reported per variant:
-          images/s (real images D sees per second, batch · d_steps / step time) by wall clock and
-          by this process's CPU time (user + system: what the step itself costs when other jobs
-          share the cores; exact at --threads 1), minor page faults per step, and the ratio to
-          `f3a8931`. The allocator tuning (`train.tune_malloc`) is process-wide and cannot be
-          undone, so inside one process every variant runs with the same allocator: its effect is
-          measured across two processes (`compare --set train.tune_malloc=false`, every variant
-          untuned).
+compare   runs each variant in a child process of its own (process-wide settings such as the
+          allocator's stay with their variant), all from the same seed, and has them run their
+          steps (`Trainer.train_step`, the full step: D phase, G phase, EMA) in interleaved
+          rounds (variant A's steps, B's, C's, ..., then again), so that the load of a shared
+          machine falls on every variant alike. Variants: `f3a8931` (the step as on commit
+          f3a8931: fp32 eager, contiguous tensors, torch's default (foreach) Adam, glibc's default
+          allocator), each change alone, and `default` (the config's defaults on this machine).
+          Reported per variant: images/s (real images D sees per second, batch · d_steps / step
+          time) by wall clock and by the child's CPU time (user + system: what the step itself
+          costs when other jobs share the cores; exact at --threads 1), minor page faults per
+          step, and the ratio to `f3a8931`.
 peak      the attainable GFLOP/s through torch on these threads: a 2048² GEMM (1024² in bf16 where bf16
           is emulated) and a 3×3
           convolution (64→128 channels, 14², batch 64), fp32 and bf16, forward only.
@@ -31,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -47,10 +48,12 @@ from condgan.training.trainer import Trainer
 from condgan.validation import load_config
 
 # name -> (config overrides, fused Adam)
+F3A8931 = ["train.precision=fp32", "train.channels_last=false", "train.tune_malloc=false"]
 VARIANTS = {
-    "f3a8931": (["train.precision=fp32", "train.channels_last=false"], False),
-    "+fused Adam": (["train.precision=fp32", "train.channels_last=false"], True),
-    "+channels_last": (["train.precision=fp32", "train.channels_last=true"], False),
+    "f3a8931": (F3A8931, False),
+    "+fused Adam": (F3A8931, True),
+    "+channels_last": (F3A8931 + ["train.channels_last=true"], False),
+    "+tune_malloc": (F3A8931 + ["train.tune_malloc=true"], False),
     "default": ([], True),
 }
 
@@ -94,6 +97,51 @@ def run_steps(trainer: Trainer, steps: int) -> tuple[float, float, int]:
     return wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
+class Worker:
+    """One variant of `compare` in a child process of its own, so that process-wide settings (the
+    allocator tuning of `train.tune_malloc`, thread pools) belong to that variant alone. The
+    parent sends a step count per line; the child answers with a JSON line (wall, CPU, faults)."""
+
+    def __init__(self, preset: str, overrides: list[str], fused: bool):
+        spec = json.dumps({"preset": preset, "overrides": overrides, "fused": fused})
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker", "--spec", spec],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a compare worker died (exit code {self.proc.wait()}); its error is above")
+        return json.loads(line)
+
+    def hello(self) -> dict:
+        return self._answer()
+
+    def run(self, steps: int) -> tuple[float, float, int]:
+        self.proc.stdin.write(f"{steps}\n")
+        self.proc.stdin.flush()
+        answer = self._answer()
+        return answer["wall"], answer["cpu"], answer["faults"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def worker(args) -> None:
+    """The child side of `Worker`: set up the variant, warm it up, then run steps on request."""
+    spec = json.loads(args.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = make_trainer(spec["preset"], spec["overrides"], spec["fused"], tmp)
+        run_steps(t, 2)  # warm-up: first-touch allocations, oneDNN primitive caches
+        print(json.dumps({"summary": t.speed_summary(),
+                          "images": t.cfg.train.batch_size * t.cfg.train.d_steps}), flush=True)
+        for line in sys.stdin:
+            wall, cpu, faults = run_steps(t, int(line))
+            print(json.dumps({"wall": wall, "cpu": cpu, "faults": faults}), flush=True)
+        t.close()
+
+
 def compare(args) -> None:
     common = args.overrides + [f"train.threads={args.threads}"]
     variants = dict(VARIANTS)
@@ -101,22 +149,22 @@ def compare(args) -> None:
         variants[extra] = ([extra], True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_line()}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        trainers = {name: make_trainer(args.preset, common + ov, fused, os.path.join(tmp, str(i)))
-                    for i, (name, (ov, fused)) in enumerate(variants.items())}
-        first = next(iter(trainers.values()))
-        images = first.cfg.train.batch_size * first.cfg.train.d_steps
-        for name, t in trainers.items():
-            run_steps(t, 2)  # warm-up: first-touch allocations, oneDNN primitive caches
-            print(f"{name:>16}: {t.speed_summary()}")
-        results = {name: [] for name in trainers}
+    workers = {name: Worker(args.preset, common + ov, fused) for name, (ov, fused) in variants.items()}
+    try:
+        images = None
+        for name, w in workers.items():
+            hello = w.hello()
+            images = hello["images"]
+            print(f"{name:>16}: {hello['summary']}")
+        results = {name: [] for name in workers}
         for r in range(args.rounds):
-            for name, t in trainers.items():
-                results[name].append(run_steps(t, args.steps))
+            for name, w in workers.items():
+                results[name].append(w.run(args.steps))
             line = "  ".join(f"{n} {args.steps * images / v[-1][0]:.0f}" for n, v in results.items())
-            print(f"round {r + 1}: images/s (wall) {line}")
-        for t in trainers.values():
-            t.close()
+            print(f"round {r + 1}: images/s (wall) {line}", flush=True)
+    finally:
+        for w in workers.values():
+            w.close()
     base_w = statistics.median(args.steps * images / w for w, _, _ in results["f3a8931"])
     base_c = statistics.median(args.steps * images / c for _, c, _ in results["f3a8931"])
     print(f"\npreset {args.preset} {' '.join('--set ' + o for o in args.overrides)}, batch {images}, "
@@ -204,7 +252,7 @@ def profile(args) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("mode", choices=("compare", "peak", "profile"))
+    ap.add_argument("mode", choices=("compare", "peak", "profile", "worker"))
     ap.add_argument("--preset", default="mnist5k-quickstart")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=15)
@@ -216,8 +264,9 @@ def main():
                     help="compare: one more variant, the defaults plus this override (e.g. train.reuse_fakes=true)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every variant")
+    ap.add_argument("--spec", help=argparse.SUPPRESS)  # worker: the variant, from compare
     args = ap.parse_args()
-    {"compare": compare, "peak": peak, "profile": profile}[args.mode](args)
+    {"compare": compare, "peak": peak, "profile": profile, "worker": worker}[args.mode](args)
 
 
 if __name__ == "__main__":

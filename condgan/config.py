@@ -268,6 +268,10 @@ class TrainConfig:
     generating new ones: one G forward less per step (1.5x images/s on the quickstart, see
     docs/results/speed/); G's update sees the latents D was just trained on, a change of the
     algorithm with quality not measured: off by default."""
+    tune_malloc: bool = True
+    """Keep freed host memory blocks mapped between steps instead of returning them to the OS
+    (glibc only; process-wide): saves the page faults of re-allocating every step's activations
+    (see condgan.training.allocator). Does not change what a step computes."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra
@@ -323,7 +327,7 @@ class Config:
 RESUMABLE_KEYS = {
     "train.precision", "train.channels_last",
     "train.steps", "train.checkpoint_every", "train.log_every", "train.sample_every",
-    "train.threads", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
+    "train.threads", "train.tune_malloc", "eval.every", "eval.metrics", "eval.num_samples", "eval.extractor", "eval.real_split",
     "eval.best_metric", "description", "device",
     # Streaming only changes where the pixels are decoded: same batches, same values.
     "data.stream", "data.stream_threshold_mb", "data.stream_workers",

