@@ -132,9 +132,10 @@ def worker(args) -> None:
     """The child side of `Worker`: set up the variant, warm it up, then run steps on request."""
     spec = json.loads(args.spec)
     with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
         t = make_trainer(spec["preset"], spec["overrides"], spec["fused"], tmp)
-        run_steps(t, 2)  # warm-up: first-touch allocations, oneDNN primitive caches
-        print(json.dumps({"summary": t.speed_summary(),
+        run_steps(t, 2)  # warm-up: first-touch allocations, oneDNN primitive caches, torch.compile
+        print(json.dumps({"summary": t.speed_summary(), "warmup": time.perf_counter() - start,
                           "images": t.cfg.train.batch_size * t.cfg.train.d_steps}), flush=True)
         for line in sys.stdin:
             wall, cpu, faults = run_steps(t, int(line))
@@ -155,7 +156,7 @@ def compare(args) -> None:
         for name, w in workers.items():
             hello = w.hello()
             images = hello["images"]
-            print(f"{name:>16}: {hello['summary']}")
+            print(f"{name:>16}: {hello['summary']} (set-up and 2 warm-up steps: {hello['warmup']:.1f} s)")
         results = {name: [] for name in workers}
         for r in range(args.rounds):
             for name, w in workers.items():

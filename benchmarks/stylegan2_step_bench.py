@@ -29,7 +29,7 @@ import time
 
 import torch
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.training.trainer import Trainer
 
 CLOCKS = {"wall": time.perf_counter, "process": time.process_time}

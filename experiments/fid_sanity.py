@@ -19,7 +19,7 @@ def fid_pair(spec, args) -> dict:
     """FID(train, test) and FID(train, step-0 generator fakes), n images each, domain features."""
     import torch
 
-    from condgan.config import load_config
+    from condgan.validation import load_config
     from condgan.data import load_dataset
     from condgan.features import build_extractor, extract
     from condgan.metrics import GaussianStats

@@ -150,7 +150,7 @@ def test_q_leaves_out_ds_batch_coupled_layers(cgp_run_batch_coupled_d):
 def test_cluster_gives_an_image_the_same_category_alone_and_in_a_batch(cgp_run_batch_coupled_d, tmp_path):
     """`condgan cluster` on one image and on a folder of 64 images that contains it: the same
     category and probabilities (Q once inherited D's minibatch-stddev channel)."""
-    from condgan.config import load_config
+    from condgan.validation import load_config
     from condgan.data import load_dataset
 
     data = load_dataset(load_config("mnist5k-cgpgan", []).data, "test")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from condgan.config import load_config
+from condgan.validation import load_config
 from condgan.evaluation.threads import EVAL_THREADS, evaluation_threads
 from condgan.training.trainer import Trainer
 
