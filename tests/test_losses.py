@@ -457,3 +457,17 @@ def test_label_smoothing_rejected_for_losses_without_a_target(tiny_config, name)
         tiny_config(f"loss.adversarial={name}", "model.d_spectral_norm=true", "loss.label_smoothing=0.1")
     with pytest.raises(CondganError, match=r"loss.label_smoothing.*\[0, 1\)"):
         tiny_config("loss.label_smoothing=1.0")
+
+
+def test_labels_cat_joins_present_parts_and_drops_a_part_missing_on_either_side():
+    """Mixed-batch training concatenates the reals' and fakes' labels: parts present on both
+    sides are joined in order, a part missing on either side (the fakes of dynamic labeling have
+    no class index; unlabeled data has neither) is missing in the result."""
+    a = Labels(torch.tensor([0, 1]), torch.eye(3)[[0, 1]])
+    b = Labels(torch.tensor([2]), torch.eye(3)[[2]])
+    joined = Labels.cat(a, b)
+    assert joined.y.tolist() == [0, 1, 2] and torch.equal(joined.cnd, torch.eye(3))
+    no_index = Labels.cat(a, Labels(None, torch.eye(3)[[2]]))
+    assert no_index.y is None and torch.equal(no_index.cnd, torch.eye(3))
+    nothing = Labels.cat(Labels(None, None), b)
+    assert nothing.y is None and nothing.cnd is None
