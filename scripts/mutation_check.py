@@ -49,7 +49,7 @@ when running (so that edits to the working tree during a long run change nothing
 
 # Module → the test files that exercise it, fastest first (with -x a killed mutant stops early).
 CONDITIONING_TESTS = ["tests/test_losses.py", "tests/test_conditioning_methods.py", "tests/test_regularizers.py",
-                      "tests/test_cgpgan.py", "tests/test_labeling.py"]
+                      "tests/test_cgpgan.py", "tests/test_labeling.py", "tests/test_composed_conditioning.py"]
 TARGETS = {
     "condgan/losses/adversarial.py": ["tests/test_losses.py", "tests/test_conditioning_methods.py",
                                       "tests/test_regularizers.py"],
@@ -64,6 +64,11 @@ TARGETS = {
     "condgan/losses/conditioning/multi_hinge.py": CONDITIONING_TESTS,
     "condgan/losses/conditioning/projection.py": CONDITIONING_TESTS,
     "condgan/losses/conditioning/unconditional.py": CONDITIONING_TESTS,
+    "condgan/losses/conditioning/adc.py": ["tests/test_adc.py"] + CONDITIONING_TESTS,
+    "condgan/losses/conditioning/composed.py": ["tests/test_composed_conditioning.py"] + CONDITIONING_TESTS,
+    "condgan/losses/bigan.py": ["tests/test_bigan.py"],
+    "condgan/losses/lecam.py": ["tests/test_lecam.py", "tests/test_step.py"],
+    "condgan/losses/path_length.py": ["tests/test_style_regularization.py", "tests/test_stylegan2_training.py"],
     "condgan/augment.py": ["tests/test_augment.py"],
     # the labeling modes (condgan/training/labeling/, one module per mode)
     "condgan/training/labeling/base.py": ["tests/test_labeling.py", "tests/test_cgpgan.py", "tests/test_infogan.py",
