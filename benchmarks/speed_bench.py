@@ -12,14 +12,15 @@ compare   runs each variant in a child process of its own (process-wide settings
           rounds (variant A's steps, B's, C's, ..., then again), so that the load of a shared
           machine falls on every variant alike. Variants: `f3a8931` (the step as on commit
           f3a8931: fp32 eager, contiguous tensors, torch's default (foreach) Adam, glibc's default
-          allocator), each change alone, and `default` (the config's defaults on this machine).
+          allocator, a fresh G forward in the G step), each change alone, and `default` (the
+          preset's settings and the config's defaults on this machine).
           Reported per variant: images/s (real images D sees per second, batch · d_steps / step
           time) by wall clock and by the child's CPU time (user + system: what the step itself
           costs when other jobs share the cores; exact at --threads 1), minor page faults per
           step, and the ratio to `f3a8931`.
-peak      the attainable GFLOP/s through torch on these threads: a 2048² GEMM (1024² in bf16 where bf16
-          is emulated) and a 3×3
-          convolution (64→128 channels, 14², batch 64), fp32 and bf16, forward only.
+peak      the attainable GFLOP/s through torch on these threads: a 2048² GEMM (1024² in bf16
+          where bf16 is emulated) and a 3×3 convolution (64→128 channels, 14², batch 64), fp32
+          and bf16, forward only.
 profile   the FLOPs of one training step (`torch.utils.flop_counter`, forward and backward of
           every phase) and a per-op `torch.profiler` table of a few steps of one variant (`--of`),
           grouped into convolution / batch-norm / optimizer / elementwise / copies / other.
@@ -48,12 +49,13 @@ from condgan.training.trainer import Trainer
 from condgan.validation import load_config
 
 # name -> (config overrides, fused Adam)
-F3A8931 = ["train.precision=fp32", "train.channels_last=false", "train.tune_malloc=false"]
+F3A8931 = ["train.precision=fp32", "train.channels_last=false", "train.tune_malloc=false", "train.reuse_fakes=false"]
 VARIANTS = {
     "f3a8931": (F3A8931, False),
     "+fused Adam": (F3A8931, True),
     "+channels_last": (F3A8931 + ["train.channels_last=true"], False),
     "+tune_malloc": (F3A8931 + ["train.tune_malloc=true"], False),
+    "+reuse_fakes": (F3A8931 + ["train.reuse_fakes=true"], False),
     "default": ([], True),
 }
 

@@ -265,13 +265,14 @@ class TrainConfig:
     """torch.compile G's and D's forward (nn.Module.compile: checkpoints keep their keys)."""
     reuse_fakes: bool = False
     """The G step reuses the fakes of the (last) D step, generated once with gradient, instead of
-    generating new ones: one G forward less per step (1.5x images/s on the quickstart, see
-    docs/results/speed/); G's update sees the latents D was just trained on, a change of the
-    algorithm with quality not measured: off by default."""
-    tune_malloc: bool = True
+    generating new ones: one G forward less per step. G's update then sees the latents D was just
+    trained on, a change of the algorithm, so it is off by default; the quickstart preset turns it
+    on, where 3 seeds showed no detectable change of FID, recall or accuracy (docs/results/speed/)."""
+    tune_malloc: bool = False
     """Keep freed host memory blocks mapped between steps instead of returning them to the OS
-    (glibc only; process-wide): saves the page faults of re-allocating every step's activations
-    (see condgan.training.allocator). Does not change what a step computes."""
+    (glibc only; process-wide; see condgan.training.allocator). It cures the page-fault storms
+    some processes fall into (up to ~11,000 faults per quickstart step, ~25 % of its time), but
+    the real training runs measured never had one, so it is opt-in. Changes no computed number."""
     threads: int = 0
     """torch CPU threads; 0 = the CPUs this process may use (affinity and quota), at most 4 (see
     condgan.training.threads.resolve_threads). Set 1 when several runs share the machine: extra

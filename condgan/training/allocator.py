@@ -4,15 +4,16 @@ glibc's malloc serves every block above its mmap threshold with a fresh `mmap` a
 `free` (the threshold starts at 128 KiB and only creeps up as such blocks are freed), and it
 returns the top of the heap to the OS once more than its trim threshold is free. A training step
 frees and allocates the same activation and gradient tensors (megabytes each on the quickstart
-nets) every step, so every step faults their pages in again and the kernel zeroes them: ~6,500
-minor page faults per quickstart step, about a fifth of its CPU time on a 2-core machine
-(docs/results/speed/). Raising both thresholds once, before the first step, keeps those pages
-mapped and reused from step to step. The math is untouched; the cost is that the process's
-resident memory stays at its peak instead of shrinking between steps.
+nets) every step; depending on how a process's heap happens to be laid out, every step can then
+fault those pages in again and have the kernel zero them: between 150 and ~11,000 minor faults
+per quickstart step in different processes, the storms costing ~25 % of the step
+(docs/results/speed/). Raising both thresholds once, before the first step, keeps the pages
+mapped and reused. The math is untouched; the process keeps its peak resident memory.
 
-The setting is process-wide and cannot be undone (glibc drops its dynamic threshold for good), so
-it is applied once, by the trainer, when `train.tune_malloc` is true (the default); on a C
-library other than glibc (macOS, Windows, musl) nothing is changed.
+Opt-in (`train.tune_malloc=true`): the `condgan train` processes measured never fell into a
+storm, and there the setting changed nothing beyond noise. The setting is process-wide and
+cannot be undone (glibc drops its dynamic threshold for good), so the trainer applies it once;
+on a C library other than glibc (macOS, Windows, musl) nothing is changed.
 """
 
 from __future__ import annotations
