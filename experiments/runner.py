@@ -156,8 +156,8 @@ class Study:
     invocation's (e.g. every method and stage of a study run in parts): `document_grid(args)`."""
     identity_config: bool = False
     """Key each run by its resolved config too (a hash of `load_config(preset, overrides)`
-    without description, train.threads and train.tune_malloc), so a changed default or preset value makes a new
-    run instead of reusing a record trained with the old one."""
+    without description, train.threads and train.tune_malloc), so a changed default or preset
+    value makes a new run instead of reusing a record trained with the old one."""
 
     @property
     def doc_name(self) -> str:
