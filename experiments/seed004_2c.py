@@ -74,7 +74,9 @@ def report(ctx) -> list[str]:
     r = ctx.results
     out = ["Setup: preset `mnist5k-quickstart` (AC-GAN*'s small DCGAN, LS loss, two-time-scale Adam) with only "
            "`model.conditioning` changed, each method at its defaults (2c: τ = 1.0; d2dce: τ = 0.5, m_p = 0.98; "
-           "the preset sets λ = 1 for both). Evaluation: final EMA generator, "
+           "the preset sets λ = 1 for both; the records were trained before the preset turned on "
+           "`train.reuse_fakes`, and each record's config has it off: `--set train.reuse_fakes=false` retrains them as "
+           "they were). Evaluation: final EMA generator, "
            f"{EVALUATION.num_samples:,} fakes with targets y' = i mod 10 (latent seed {EVALUATION.seed}), domain "
            "features and predictions.\n", PROTOCOL_NOTE, "",
            "Quality and class fidelity, mean ± std over seeds (`dominant_share`: per requested class the share of "
