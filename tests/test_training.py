@@ -169,6 +169,17 @@ def test_resume_is_bit_identical(tmp_path, fresh_40):
         assert outputs[0] == outputs[1]
 
 
+def test_resume_with_reuse_fakes_is_bit_identical(tmp_path):
+    """The quickstart preset's `train.reuse_fakes`: 20 steps + a resume to 40 land where 40 steps
+    straight do (the reused fakes carry no state across a checkpoint)."""
+    options = [*RESUME, "train.reuse_fakes=true"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(straight, *options, "train.steps=40")
+    train(resumed, *options, "train.steps=20")
+    train(resumed, *options, "train.steps=40")
+    _compare_runs(resumed, straight)
+
+
 class Killed(Exception):
     pass
 
