@@ -134,3 +134,20 @@ def test_evaluating_a_dynamic_run_reports_how_ds_classes_match_the_labels(tiny_c
     assert m["cluster_ari"] == pytest.approx(adjusted_rand_score(test.labels, predicted), abs=1e-9)
     assert m["cluster_acc"] >= float((predicted == test.labels).double().mean()) - 1e-12
     assert "fid" in m and not any("clustering" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize("g_conditioning, expected", [("concat", 10), ("cbn", 10), ("none", 0)])
+def test_predefined_generator_takes_one_condition_per_class_unless_unconditional(tiny_config, g_conditioning,
+                                                                                  expected):
+    from condgan.training.build import DataInfo
+
+    cfg = tiny_config(f"model.g_conditioning={g_conditioning}")
+    info = DataInfo((1, 8, 8), 10, False, [str(i) for i in range(10)])
+    assert PredefinedLabeling.generator_conditions(cfg, info) == expected
+
+
+def test_unconditional_method_scores_each_image_with_one_logit():
+    """model.conditioning=none: D's only head gives one adversarial logit per image, shape (B,)."""
+    method = CONDITIONING.get("none")(ADVERSARIAL_LOSSES.get("ns"), 10)
+    heads = method.heads(16, spectral_norm=False)
+    assert set(heads) == {"adv"} and heads["adv"](torch.randn(5, 16), None).shape == (5,)
