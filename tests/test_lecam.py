@@ -41,3 +41,14 @@ def test_state_round_trip():
     other = LeCam(1.0, decay=0.99)
     other.load_state_dict(reg.state_dict())
     assert other.anchors() == reg.anchors() and other.updates == 5
+
+
+def test_anchors_keep_no_graph_across_steps():
+    """The anchors are constants of the penalty: updating them from outputs with a graph stores
+    plain numbers (a graph kept in the moving average would grow with every step)."""
+    lecam = LeCam(0.1)
+    o_real = torch.randn(4, requires_grad=True)
+    o_fake = torch.randn(4, requires_grad=True)
+    for _ in range(3):
+        lecam(o_real * 2, o_fake * 2)
+    assert not lecam.real_acc.requires_grad and not lecam.fake_acc.requires_grad
