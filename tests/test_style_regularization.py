@@ -71,3 +71,20 @@ def test_penalty_running_mean_and_state():
     other = PathLengthPenalty(2.0)
     other.load_state_dict(reg.state_dict())
     assert other.mean.item() == reg.mean.item()
+
+
+@pytest.mark.parametrize("reduce", [None, lambda means: means], ids=["one process", "reduced over processes"])
+def test_penalty_logs_and_running_mean_are_constants_of_the_batch_mean(reduce):
+    """The running mean a moves toward the batch's *mean* path length, with or without a
+    reduction over processes (here the identity, as with one process), and neither it nor the
+    logs keep a graph: a graph kept in `a` would grow across steps."""
+    reg = PathLengthPenalty(2.0, decay=0.1)
+    ws = torch.randn(3, 2, 4, requires_grad=True)
+    images = (ws.sum(1).square() * torch.tensor([1.0, 2.0, 3.0, 4.0])).reshape(3, 1, 2, 2)
+    lengths = path_lengths(images, ws, torch.Generator().manual_seed(0)).detach()
+    _, logs = reg(images, ws, torch.Generator().manual_seed(0), reduce=reduce)
+    assert reg.mean.item() == pytest.approx(0.1 * lengths.mean().item())
+    assert not reg.mean.requires_grad
+    assert logs["pl_length"].item() == pytest.approx(lengths.mean().item())
+    assert logs["pl_mean"].item() == pytest.approx(reg.mean.item())
+    assert not logs["pl_length"].requires_grad and not logs["pl_mean"].requires_grad
