@@ -292,6 +292,7 @@ def test_warmup_normalizes_the_reals_targets_and_the_prior_until_its_last_step(t
     restored.load_state_dict(mode.state_dict())
     assert restored.warming_up is False
     assert _mode(tiny_config, "model.cgp_categories=2").warming_up is False  # no warm-up at all
+    assert _mode(tiny_config, "model.cgp_categories=2", "model.prior_warmup=1").warming_up is True  # step 0 only
 
 
 def test_real_labels_per_group(tiny_config):

@@ -151,3 +151,36 @@ def test_unconditional_method_scores_each_image_with_one_logit():
     method = CONDITIONING.get("none")(ADVERSARIAL_LOSSES.get("ns"), 10)
     heads = method.heads(16, spectral_norm=False)
     assert set(heads) == {"adv"} and heads["adv"](torch.randn(5, 16), None).shape == (5,)
+
+
+class _EchoConditions(nn.Module):
+    """A 'generator' that returns the conditions it was given."""
+
+    def forward(self, z, cnd):
+        return cnd
+
+
+def test_category_generator_without_a_prior_gives_row_i_category_i_mod_k():
+    from condgan.training.labeling.categorical import CategoryGenerator
+
+    k = 3
+    g = CategoryGenerator(_EchoConditions(), lambda idx: torch.nn.functional.one_hot(idx, k).float(), k)
+    out = g(torch.randn(7, 2), None)
+    assert out.argmax(1).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    given = torch.eye(k)[[2, 2]]
+    assert torch.equal(g(torch.randn(2, 2), given), given)  # a given condition passes through
+
+
+@pytest.mark.parametrize("overrides, multi_label, expected", [
+    ((), False, 10),                                                      # class-conditional: its classes
+    ((), True, 0),                                                        # multi-label: scored unconditionally
+    (("model.labeling=classifier", "model.conditioning=ca_inner", "data.unlabeled=true"), False, 0),
+])
+def test_evaluation_requests_the_datas_classes_only_of_class_conditional_runs(tiny_config, overrides,
+                                                                             multi_label, expected):
+    from condgan.training.build import DataInfo
+    from condgan.training.labeling.base import evaluation_classes
+
+    cfg = tiny_config(*overrides)
+    info = DataInfo((1, 8, 8), 10, multi_label, [str(i) for i in range(10)])
+    assert evaluation_classes(cfg, info) == expected
