@@ -230,6 +230,7 @@ def test_joint_category_index_for_groups():
     logits = torch.tensor([[0., 0, 5, 0, 5, 0], [5., 0, 0, 0, 0, 5]])
     predict = ClassifierLabeling.predictor(lambda x: x, 2)
     assert predict(logits).tolist() == [7, 2]
+    assert predict(logits).dtype == torch.int64  # category indices, usable as indices
 
 
 def test_preset_is_valid():
