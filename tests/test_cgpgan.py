@@ -357,9 +357,25 @@ def test_restored_predictor_gives_joint_probabilities_of_the_groups(tiny_config)
     want = torch.stack([p0[:, a] * p1[:, b] for a in range(3) for b in range(3)], 1)
     got = probs(x)
     assert got.shape == (5, 9) and torch.allclose(got, want, atol=1e-6)
+    assert not got.requires_grad  # Q restored frozen, for clustering
     assert torch.equal(ClassifierLabeling.predictor(mode.q, 2)(x), want.argmax(1))
 
 
 def mode_cfg(tiny_config, *extra):
     return tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "model.q_width=4",
                        "data.unlabeled=true", *extra)
+
+
+@pytest.mark.parametrize("equalized", [False, True])
+def test_q_follows_model_equalized_lr(tiny_config, equalized):
+    """Q is built like D's trunk: with equalized-learning-rate layers exactly when D has them."""
+    from torch.nn.utils import parametrize
+
+    from condgan.training.labeling.classifier import build_classifier
+
+    cfg = tiny_config("model.labeling=classifier", "model.conditioning=ca_inner", "data.unlabeled=true",
+                      f"model.equalized_lr={str(equalized).lower()}", "model.d_spectral_norm=false",
+                      "model.g_spectral_norm=false")
+    q = build_classifier(cfg, (1, 8, 8), 10)
+    layers = [m for m in q.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    assert layers and all(parametrize.is_parametrized(m, "weight") is equalized for m in layers)

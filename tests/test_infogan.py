@@ -44,6 +44,8 @@ def test_q_head_and_generator_get_the_mutual_information_gradient(tiny_config):
     labels = mode.fake(6, torch.Generator().manual_seed(1))
     assert labels.cnd.shape == (6, 5) and torch.equal(labels.cnd[:, :3].argmax(1), labels.y)
     assert labels.cnd[:, 3:].abs().max() <= 1
+    codes = mode.fake(2000, torch.Generator().manual_seed(2)).cnd[:, 3:]  # U[-1, 1): both halves
+    assert codes.min() < -0.95 and codes.max() > 0.95 and abs(float(codes.mean())) < 0.05
     x = gan.generator(torch.randn(6, cfg.model.z_dim), labels.cnd)
     loss, logs = mode.extra_loss(gan.discriminator(x, None), labels, "g")
     assert float(loss.detach()) == pytest.approx(2 * float((logs["g_info_cat"] + logs["g_info_cont"]).detach()))

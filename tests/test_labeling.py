@@ -184,3 +184,14 @@ def test_evaluation_requests_the_datas_classes_only_of_class_conditional_runs(ti
     cfg = tiny_config(*overrides)
     info = DataInfo((1, 8, 8), 10, multi_label, [str(i) for i in range(10)])
     assert evaluation_classes(cfg, info) == expected
+
+
+def test_label_prior_data_draws_fake_classes_by_the_train_splits_frequencies(tiny_config):
+    """model.label_prior=data: P(y) = the train split's class frequencies; uniform (the default)
+    keeps no prior (uniform draws)."""
+    labels = torch.tensor([0, 0, 0, 1, 2, 2])
+    mode = PredefinedLabeling(tiny_config("model.label_prior=data"), labels, 3, False, torch.device("cpu"))
+    assert torch.allclose(mode.prior, torch.tensor([0.5, 1 / 6, 1 / 3]))
+    drawn = mode.fake(6000, torch.Generator().manual_seed(0)).y
+    assert torch.allclose(torch.bincount(drawn, minlength=3) / 6000.0, mode.prior, atol=0.03)
+    assert PredefinedLabeling(tiny_config(), labels, 3, False, torch.device("cpu")).prior is None
