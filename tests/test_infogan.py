@@ -228,3 +228,14 @@ def test_the_mutual_information_loss_trains_d_in_ds_step_and_g_in_gs(tiny_config
         assert not torch.equal(trainer.D.heads["info"].linear.weight, before)
     finally:
         trainer.close()
+
+
+def test_info_loss_by_hand_with_two_continuous_codes():
+    """L_cont = mean over the batch of ½ Σ_m (u_m − q_m)²: the sum runs over the codes."""
+    k = 3
+    y = torch.tensor([0, 2])
+    u = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
+    q_out = torch.zeros(2, k + 2)
+    cat, cont = info_loss(q_out, Labels(y, torch.cat([torch.eye(k)[y], u], 1)), k)
+    assert cont.item() == pytest.approx(0.5 * (5.0 + 1.0) / 2)
+    assert cat.item() == pytest.approx(math.log(3))  # uniform logits over 3 categories
