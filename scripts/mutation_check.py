@@ -75,7 +75,7 @@ TARGETS = {
                                           "tests/test_sampling.py", "tests/test_cluster.py"],
     "condgan/training/labeling/categorical.py": ["tests/test_cgpgan.py", "tests/test_infogan.py",
                                                  "tests/test_sampling.py", "tests/test_cluster.py",
-                                                 "tests/test_codebook.py"],
+                                                 "tests/test_codebook.py", "tests/test_labeling.py"],
     "condgan/training/labeling/classifier.py": ["tests/test_cgpgan.py", "tests/test_cluster.py",
                                                 "tests/test_sampling.py", "tests/test_labeling.py"],
     "condgan/training/labeling/dynamic.py": ["tests/test_labeling.py", "tests/test_sampling.py", "tests/test_cluster.py"],
