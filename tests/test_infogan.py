@@ -39,6 +39,7 @@ def test_q_head_and_generator_get_the_mutual_information_gradient(tiny_config):
     torch.manual_seed(0)
     gan = build_gan(cfg, UNLABELED, torch.device("cpu"))
     assert set(gan.discriminator.heads) == {"adv", "info"}
+    assert InfoGANLabeling.discriminator_conditions(cfg, UNLABELED) == 0  # D is unconditional
     assert gan.generator.label_input.embed.in_features == 5  # 3 one-hot + 2 continuous codes
     mode = InfoGANLabeling(cfg, None, 0, False, torch.device("cpu"))
     labels = mode.fake(6, torch.Generator().manual_seed(1))

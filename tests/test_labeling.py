@@ -195,3 +195,15 @@ def test_label_prior_data_draws_fake_classes_by_the_train_splits_frequencies(tin
     drawn = mode.fake(6000, torch.Generator().manual_seed(0)).y
     assert torch.allclose(torch.bincount(drawn, minlength=3) / 6000.0, mode.prior, atol=0.03)
     assert PredefinedLabeling(tiny_config(), labels, 3, False, torch.device("cpu")).prior is None
+
+
+def test_category_generator_pads_drawn_categories_with_zero_continuous_codes():
+    """Evaluation of an InfoGAN run with continuous codes: categories drawn from the prior, the
+    codes set to their mean 0, so G receives its full condition width."""
+    from condgan.training.labeling.categorical import CategoryGenerator
+
+    k, m = 3, 2
+    g = CategoryGenerator(_EchoConditions(), None, k, prior=torch.full((1, k), 1.0 / k), seed=0, continuous_codes=m)
+    out = g(torch.randn(6, 2), None)
+    assert out.shape == (6, k + m)
+    assert torch.equal(out[:, :k].sum(1), torch.ones(6)) and torch.equal(out[:, k:], torch.zeros(6, m))
