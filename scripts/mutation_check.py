@@ -115,12 +115,12 @@ EXPLICIT = [
              "(out[k] - out_aug[k])", "(out[k].detach() - out_aug[k])",
              "CR with D(x) detached", TARGETS["condgan/losses/regularizers.py"]),
     Explicit("review:diffaugment-reals-only", "condgan/training/step.py",
-             "return self.d_fn(real, real_labels.cnd), self.d_fn(fake, fake_labels.cnd)",
-             "return self.d_fn(real, real_labels.cnd), self.D(fake, fake_labels.cnd)",
+             "return d_fn(real, real_labels.cnd), d_fn(fake, fake_labels.cnd)",
+             "return d_fn(real, real_labels.cnd), self.D(fake, fake_labels.cnd)",
              "DiffAugment on reals only", ["tests/test_augment.py"]),
     Explicit("review:diffaugment-not-in-g-step", "condgan/training/step.py",
-             "                out_f = self.d_fn(fake, fake_labels.cnd)\n            fake_labels = self.labeling.relabel_fakes",
-             "                out_f = self.D(fake, fake_labels.cnd)\n            fake_labels = self.labeling.relabel_fakes",
+             "if self.generator_critic else self.d_fn",
+             "if self.generator_critic else self.D",
              "DiffAugment skipped in the G step", ["tests/test_augment.py"]),
     Explicit("review:diffaugment-not-on-penalty-inputs", "condgan/training/step.py",
              "ctx = PenaltyContext(self.d_fn,", "ctx = PenaltyContext(self.D,",
@@ -312,6 +312,10 @@ def all_mutants() -> list[dict]:
             m["tests"] = TARGETS[path]
             out.append(m)
     for e in EXPLICIT:
+        found = (SOURCE / e.file).read_text().count(e.old)
+        if found != 1:  # checked up front: the code they mutate moves as the project changes
+            raise SystemExit(f"explicit mutant {e.id}: its code is found {found} times in {e.file} (must be once); "
+                             f"update EXPLICIT to the current code")
         out.append({"id": e.id, "file": e.file, "line": 0, "what": e.what, "old": e.old, "new": e.new,
                     "tests": e.tests, "code": e.old.strip()})
     return out
