@@ -207,3 +207,14 @@ def test_category_generator_pads_drawn_categories_with_zero_continuous_codes():
     out = g(torch.randn(6, 2), None)
     assert out.shape == (6, k + m)
     assert torch.equal(out[:, :k].sum(1), torch.ones(6)) and torch.equal(out[:, k:], torch.zeros(6, m))
+
+
+def test_random_categories_prior_is_uniform_per_group_and_d_is_unconditional(tiny_config):
+    from condgan.training.build import DataInfo
+    from condgan.training.labeling.random_categories import RandomCategories
+
+    cfg = tiny_config("model.labeling=random", "model.conditioning=none", "model.cgp_groups=2",
+                      "model.cgp_categories=3", "data.unlabeled=true")
+    mode = RandomCategories(cfg, None, 0, False, torch.device("cpu"))
+    assert torch.allclose(mode.prior, torch.full((2, 3), 1 / 3))  # a distribution per group
+    assert RandomCategories.discriminator_conditions(cfg, DataInfo((1, 8, 8), 0, False, [])) == 0
