@@ -375,7 +375,7 @@ def parse_config(source: str | dict, overrides: list[str] = ()) -> Config:
     from condgan.arguments import check_strings
 
     if not isinstance(source, (str, os.PathLike, dict)):
-        raise CondganError(f"a config needs a preset name, a YAML file path or a dict, got {source!r}")
+        raise CondganError(f"load_config needs a preset name, a YAML file path or a dict, got {source!r}")
     overrides = check_strings(overrides, "overrides", "['train.steps=500']")
     data = read_config_source(os.fspath(source)) if not isinstance(source, dict) else copy.deepcopy(dict(source))
     for assignment in overrides:
