@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/quickstart}
 echo "[1/4] setting up .venv (first run: installs dependencies, a few minutes) ..."
 bash scripts/setup_env.sh
-echo "[2/4] training a modified AC-GAN on MNIST-5k into $OUT (3,000 steps, CPU: about 8 minutes on 2 idle cores; re-running resumes) ..."
+echo "[2/4] training a modified AC-GAN on MNIST-5k into $OUT (3,000 steps, CPU: about 6 minutes on 2 idle cores; re-running resumes) ..."
 .venv/bin/condgan train mnist5k-quickstart --out "$OUT" "${@:2}"
 echo "[3/4] evaluating 5,000 samples with the shipped classifier (the first time also scores real train images the same way: cached) ..."
 .venv/bin/condgan evaluate "$OUT" --num-samples 5000
