@@ -92,8 +92,9 @@ class StepExtension:
 
 
 class ExtensionRegistry(Registry):
-    """A `Registry` that also names each class it registers (`StepExtension.name`): the key of
-    the extension's state in the checkpoint, so two extensions never share one."""
+    """A `Registry` that also names each class it registers (`StepExtension.name`,
+    `Extension.name`): the key of the extension's state in the checkpoint, so two extensions
+    never share one."""
 
     def register(self, name: str):
         add = super().register(name)

@@ -100,8 +100,6 @@ class BiGANPhases:
 
 @EXTENSIONS.register("bigan")
 class BiGAN(Extension):
-    name = "bigan"
-
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.model.encoder != "none"

@@ -86,8 +86,6 @@ def initialize_from(trainer, path: Path) -> None:
 
 @EXTENSIONS.register("freeze")
 class FineTuning(Extension):
-    name = "freeze"
-
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.train.init_from is not None or cfg.train.freeze_d > 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from condgan.registry import Registry
+from condgan.training.extensions.base import ExtensionRegistry
 
 
 class Extension:
     name = "base"
+    """Its registry key, set by `EXTENSIONS.register` (also the key of its state in a checkpoint)."""
 
     @classmethod
     def enabled(cls, cfg) -> bool:
@@ -26,7 +27,7 @@ class Extension:
         raise NotImplementedError
 
 
-EXTENSIONS: Registry[type[Extension]] = Registry("training extension")
+EXTENSIONS: ExtensionRegistry = ExtensionRegistry("training extension")
 
 
 def non_negative(key: str, value) -> Optional[str]:

@@ -58,8 +58,6 @@ def regularized_weights(generator: nn.Module) -> list[torch.Tensor]:
 
 @EXTENSIONS.register("orthogonal")
 class OrthogonalRegularization(Extension):
-    name = "orthogonal"
-
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.reg.ortho > 0

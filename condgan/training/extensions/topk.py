@@ -53,8 +53,6 @@ class TopKSelection:
 
 @EXTENSIONS.register("topk")
 class TopK(Extension):
-    name = "topk"
-
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.train.topk

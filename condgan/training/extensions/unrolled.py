@@ -128,8 +128,6 @@ class UnrolledCritic:
 
 @EXTENSIONS.register("unrolled")
 class Unrolled(Extension):
-    name = "unrolled"
-
     @classmethod
     def enabled(cls, cfg) -> bool:
         return cfg.train.unrolled_steps > 0
