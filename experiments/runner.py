@@ -156,8 +156,8 @@ class Study:
     invocation's (e.g. every method and stage of a study run in parts): `document_grid(args)`."""
     identity_config: bool = False
     """Key each run by its resolved config too (a hash of `load_config(preset, overrides)`
-    without description, train.threads and train.tune_malloc), so a changed default or preset
-    value makes a new run instead of reusing a record trained with the old one."""
+    without description and the NOT_IDENTITY keys), so a changed default or preset value makes
+    a new run instead of reusing a record trained with the old one."""
 
     @property
     def doc_name(self) -> str:
@@ -257,8 +257,8 @@ def make_spec(study: Study, args, s: Setting, ds: str | None, seed: int | None, 
 
 
 def resolved_config_digest(preset: str, overrides) -> str:
-    """A hash of the validated config a run would train with (description, train.threads and
-    train.tune_malloc left out): what `Study.identity_config` adds to a run's identity."""
+    """A hash of the validated config a run would train with (description and the NOT_IDENTITY
+    keys left out): what `Study.identity_config` adds to a run's identity."""
     return _config_digest(preset, tuple(_identity_overrides(overrides)))
 
 
@@ -268,8 +268,9 @@ def _config_digest(preset: str, overrides: tuple[str, ...]) -> str:
 
     cfg = load_config(_preset_source(preset), list(overrides)).to_dict()
     cfg.pop("description", None)
-    for speed_only in ("threads", "tune_malloc"):  # how fast, not what a run computes
-        cfg["train"].pop(speed_only, None)
+    for key in NOT_IDENTITY:  # how fast a run computes, not what
+        section, name = key.split(".")
+        cfg[section].pop(name, None)
     return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

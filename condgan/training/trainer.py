@@ -38,6 +38,7 @@ from condgan.config import Config
 from condgan.errors import CondganError
 from condgan.io import remove_stale_temporaries
 from condgan.losses.regularizers import REGULARIZERS
+from condgan.training.allocator import tune_malloc
 from condgan.training.build import GAN, DataInfo, build_gan, resolve_device
 from condgan.training.checkpoint import (RunDir, atomic_write_text, check_environment, check_resumable,
                                          check_run_root, check_world_size, checkpoint_state, load_checkpoint,
@@ -54,7 +55,6 @@ from condgan.training.optimizers import is_fused, make_optimizer
 from condgan.training.precision import Precision, resolve_speed
 from condgan.training.sampling import save_samples, training_grid
 from condgan.training.step import GANStep
-from condgan.training.allocator import tune_malloc
 from condgan.training.threads import resolve_threads
 from condgan.validation import validate_config
 
